@@ -1,0 +1,91 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Became.Core.Data;
+
+/// <summary>Inputs with their labels: <c>Inputs</c> float32 [N, features...] already normalised, <c>Labels</c> int64 [N].</summary>
+public sealed class LabelledSet : IDisposable
+{
+    public LabelledSet(Tensor inputs, Tensor labels)
+    {
+        if (inputs.shape[0] != labels.shape[0])
+        {
+            throw new ArgumentException($"Inputs have {inputs.shape[0]} rows but labels have {labels.shape[0]}.");
+        }
+
+        Inputs = inputs;
+        Labels = labels;
+    }
+
+    public Tensor Inputs { get; }
+
+    public Tensor Labels { get; }
+
+    public int Count => (int)Inputs.shape[0];
+
+    public void Dispose()
+    {
+        Inputs.Dispose();
+        Labels.Dispose();
+    }
+}
+
+/// <summary>One task of a continual-learning stream: its own classes, head size and splits.</summary>
+public sealed class ContinualTask : IDisposable
+{
+    public ContinualTask(int index, string name, int classes, LabelledSet train, LabelledSet validation, LabelledSet test)
+    {
+        Index = index;
+        Name = name;
+        Classes = classes;
+        Train = train;
+        Validation = validation;
+        Test = test;
+    }
+
+    public int Index { get; }
+
+    public string Name { get; }
+
+    /// <summary>Size of this task's output head; labels are 0..Classes-1.</summary>
+    public int Classes { get; }
+
+    public LabelledSet Train { get; }
+
+    public LabelledSet Validation { get; }
+
+    public LabelledSet Test { get; }
+
+    public void Dispose()
+    {
+        Train.Dispose();
+        Validation.Dispose();
+        Test.Dispose();
+    }
+}
+
+/// <summary>A named sequence of tasks over inputs of one shape.</summary>
+public sealed class TaskStream : IDisposable
+{
+    public TaskStream(string name, IReadOnlyList<ContinualTask> tasks, long[] inputShape)
+    {
+        Name = name;
+        Tasks = tasks;
+        InputShape = inputShape;
+    }
+
+    public string Name { get; }
+
+    public IReadOnlyList<ContinualTask> Tasks { get; }
+
+    /// <summary>Shape of one input, e.g. [784].</summary>
+    public long[] InputShape { get; }
+
+    public void Dispose()
+    {
+        foreach (var task in Tasks)
+        {
+            task.Dispose();
+        }
+    }
+}

@@ -47,10 +47,10 @@ public sealed class SplitFashionMnistTests(FashionMnistFixture fixture)
             }
 
             // Fashion-MNIST is balanced: 1000 test images per class.
-            Assert.Equal(1000, set_count(task.Test, 0));
+            Assert.Equal(1000, CountOf(task.Test, 0));
         }
 
-        static long set_count(LabelledSet set, long label) => set.Labels.eq(label).sum().item<long>();
+        static long CountOf(LabelledSet set, long label) => set.Labels.eq(label).sum().item<long>();
     }
 
     [Fact]

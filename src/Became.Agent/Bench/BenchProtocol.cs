@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+namespace Became.Agent.Bench;
+
+/// <summary>The settings a bench ran under, written at the head of its report.</summary>
+/// <param name="Stream">The task stream, e.g. pmnist or cifar100-split.</param>
+/// <param name="Methods">The methods run, in the order given.</param>
+/// <param name="Seeds">The seeds each method ran with.</param>
+/// <param name="Epochs">Training epochs per task (and stage).</param>
+/// <param name="BatchSize">Training batch size.</param>
+/// <param name="Lr">Learning rate.</param>
+/// <param name="Fisher">"exact" (per-sample gradients) or "batch" (per-batch gradients).</param>
+/// <param name="FisherLabels">"true" (dataset labels) or "empirical" (labels sampled from the model).</param>
+/// <param name="Thresholds">Energy thresholds of the gradient memory, per layer or per task.</param>
+/// <param name="SamplesForMemory">Samples per task used to build the memory bases.</param>
+/// <param name="Threads">Torch intra-op threads.</param>
+/// <param name="TrainPerTask">Training samples used per task, or null for all of them.</param>
+/// <param name="DataDirectory">Where the data sets were read from.</param>
+/// <param name="Machine">A short description of the machine; see <see cref="DescribeMachine"/>.</param>
+/// <param name="Libtorch">The libtorch build used, e.g. "2.10.0 cpu".</param>
+/// <param name="StartedAt">When the bench started.</param>
+public sealed record BenchProtocol(
+    string Stream,
+    IReadOnlyList<string> Methods,
+    IReadOnlyList<int> Seeds,
+    int Epochs,
+    int BatchSize,
+    double Lr,
+    string Fisher,
+    string FisherLabels,
+    IReadOnlyList<double> Thresholds,
+    int SamplesForMemory,
+    int Threads,
+    int? TrainPerTask,
+    string DataDirectory,
+    string Machine,
+    string Libtorch,
+    DateTimeOffset StartedAt)
+{
+    /// <summary>Processor count, OS and .NET version in one short line, e.g. "16 CPUs, Ubuntu 24.04 LTS (x64), .NET 10.0.0".</summary>
+    public static string DescribeMachine() =>
+        string.Create(
+            CultureInfo.InvariantCulture,
+            $"{Environment.ProcessorCount} CPUs, {OsName()} ({RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant()}), {RuntimeInformation.FrameworkDescription}");
+
+    private static string OsName()
+    {
+        // OSDescription on Linux is the kernel's uname line; the distribution's PRETTY_NAME says more in less.
+        const string osRelease = "/etc/os-release";
+        if (OperatingSystem.IsLinux() && File.Exists(osRelease))
+        {
+            try
+            {
+                string? pretty = File.ReadLines(osRelease)
+                    .FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal));
+                if (pretty is not null)
+                {
+                    string name = pretty["PRETTY_NAME=".Length..].Trim().Trim('"');
+                    if (name.Length > 0)
+                    {
+                        return name;
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // Fall through to the runtime's description.
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Fall through to the runtime's description.
+            }
+        }
+
+        return RuntimeInformation.OSDescription.Trim();
+    }
+}

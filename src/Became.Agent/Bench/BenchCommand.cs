@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Globalization;
+using Became.Core.Data;
+using Became.Core.Evaluation;
+using Became.Core.Merging;
+using Became.Core.Native;
+
+namespace Became.Agent.Bench;
+
+/// <summary><c>became bench</c>: every method over a task stream for several seeds, with table, JSON and plot.</summary>
+public static class BenchCommand
+{
+    public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            output.WriteLine(BenchOptions.Usage);
+            return 0;
+        }
+
+        BenchOptions options;
+        try
+        {
+            options = BenchOptions.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            error.WriteLine($"became bench: {e.Message}");
+            error.WriteLine(BenchOptions.Usage);
+            return 2;
+        }
+
+        var native = TorchRuntime.Initialize();
+        TorchSharp.torch.set_num_threads(options.Threads);
+        error.WriteLine(native.ToString());
+
+        ImageClassificationDataset dataset;
+        try
+        {
+            dataset = ImageClassificationDataset.Load(options.DataDirectory);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"became bench: {e.Message}");
+            return 3;
+        }
+
+        var started = DateTimeOffset.UtcNow;
+        var results = new List<ContinualRunResult>();
+        var display = new ProgressLine(error);
+        foreach (int seed in options.Seeds)
+        {
+            using var stream = options.Stream == "split-fmnist"
+                ? TaskStreams.SplitFashionMnist(dataset, seed)
+                : TaskStreams.PermutedFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask);
+            foreach (var method in options.Methods)
+            {
+                var result = ContinualExperiment.Run(stream, options.LearnerFor(method), options.Hidden, seed, display, cancellationToken);
+                display.Clear();
+                error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{method.Name,-8} seed {seed}: ACC {result.Acc:F2}  BWT {result.Bwt:F2}  {result.Seconds:F1} s  merges [{string.Join(", ", result.MergeCoefficients.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))}]  ranks [{string.Join(" ", result.MemoryRanks.Select(r => string.Join("/", r)))}]"));
+                results.Add(result);
+            }
+        }
+
+        var protocol = new BenchProtocol(
+            options.Stream,
+            options.Methods.Select(m => m.Name).ToList(),
+            options.Seeds,
+            options.Training.Epochs,
+            options.Training.BatchSize,
+            options.Training.LearningRate,
+            options.Fisher == FisherEstimator.Exact ? "exact" : "batch",
+            options.FisherLabels == FisherLabels.Predicted ? "true" : "empirical",
+            options.Thresholds,
+            options.MemorySamples,
+            options.Threads,
+            options.Stream == "permuted-fmnist" ? options.TrainPerTask : null,
+            options.DataDirectory,
+            BenchProtocol.DescribeMachine(),
+            "libtorch 2.10.0 (TorchSharp 0.107.0, cpu)",
+            started);
+        var report = BenchReport.Create(protocol, results);
+        var reference = options.ReferencePath is null ? null : LoadReference(options.ReferencePath, error);
+        output.WriteLine();
+        output.WriteLine(BenchTable.Render(report, reference));
+        if (options.JsonPath is not null)
+        {
+            BenchReportJson.Write(report, options.JsonPath);
+            output.WriteLine($"JSON: {options.JsonPath}");
+        }
+
+        if (options.PlotPath is not null)
+        {
+            var plot = BenchPlot.Save(report, options.PlotPath);
+            output.WriteLine($"Plot: {plot.Path}{(plot.FontNote is null ? string.Empty : " (" + plot.FontNote + ")")}");
+        }
+
+        return 0;
+    }
+
+    private static Dictionary<string, BenchReference>? LoadReference(string path, TextWriter error)
+    {
+        try
+        {
+            return BenchReportJson.Read(path).Summary.ToDictionary(s => s.Method, s => new BenchReference(s.AccMean, s.BwtMean, s.SecondsMean));
+        }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"became bench: cannot read the reference {path}: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>One status line on a terminal (rewritten in place); nothing when output is redirected.</summary>
+    private sealed class ProgressLine(TextWriter writer) : IProgress<ExperimentProgress>
+    {
+        private readonly bool _interactive = !Console.IsErrorRedirected;
+        private readonly Stopwatch _throttle = Stopwatch.StartNew();
+
+        public void Report(ExperimentProgress value)
+        {
+            if (!_interactive || (value.Epoch is not null && _throttle.ElapsedMilliseconds < 200))
+            {
+                return;
+            }
+
+            _throttle.Restart();
+            string epoch = value.Epoch is { } e
+                ? string.Create(CultureInfo.InvariantCulture, $" stage {e.Stage} epoch {e.Epoch} val loss {e.ValidationLoss:F4} acc {e.ValidationAccuracy:F2}%")
+                : string.Empty;
+            writer.Write($"\r\u001b[K{value.Method} seed {value.Seed}: task {value.Task + 1}/{value.Tasks}{epoch}");
+        }
+
+        public void Clear()
+        {
+            if (_interactive)
+            {
+                writer.Write("\r\u001b[K");
+            }
+        }
+    }
+}

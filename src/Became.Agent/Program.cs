@@ -1,0 +1,42 @@
+using Became.Agent.Bench;
+
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+
+const string usage = """
+    became — continual learning on the edge (BECAME: gradient projection + adaptive merging)
+
+    usage: became <command> [options]
+      bench    offline benchmark of the methods on split-fmnist or permuted-fmnist (became bench --help)
+    """;
+
+if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+{
+    Console.WriteLine(usage);
+    return args.Length == 0 ? 2 : 0;
+}
+
+try
+{
+    return args[0] switch
+    {
+        "bench" => BenchCommand.Run(args[1..], Console.Out, Console.Error, cancel.Token),
+        _ => Unknown(args[0]),
+    };
+}
+catch (OperationCanceledException)
+{
+    Console.Error.WriteLine("became: cancelled");
+    return 130;
+}
+
+static int Unknown(string command)
+{
+    Console.Error.WriteLine($"became: unknown command '{command}'.");
+    Console.Error.WriteLine(usage);
+    return 2;
+}

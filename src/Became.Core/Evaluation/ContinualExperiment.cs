@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using Became.Core.Data;
+using Became.Core.Models;
+using Became.Core.Training;
+using static TorchSharp.torch;
+
+namespace Became.Core.Evaluation;
+
+/// <summary>Where an experiment is: which task of which run, and the last epoch's figures.</summary>
+public sealed record ExperimentProgress(string Method, int Seed, int Task, int Tasks, EpochProgress? Epoch);
+
+/// <summary>Runs one method over a whole task stream with one seed and measures it (accuracy matrix, merges, speed).</summary>
+public static class ContinualExperiment
+{
+    /// <summary>Learns every task of the stream in order on a fresh multi-head MLP, testing all tasks seen after each.</summary>
+    public static ContinualRunResult Run(
+        TaskStream stream,
+        LearnerOptions options,
+        IReadOnlyList<int> hiddenSizes,
+        int seed,
+        IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        manual_seed(seed);
+        int inputSize = (int)stream.InputShape.Aggregate(1L, (a, b) => a * b);
+        using var network = new MultiHeadMlp(inputSize, hiddenSizes);
+        using var learner = new ContinualLearner(network, options, seed);
+        int tasks = stream.Tasks.Count;
+        var accuracy = new AccuracyMatrix(tasks);
+        var merges = new List<double>();
+        var ranks = new List<int[]>();
+        long samples1 = 0, samples2 = 0;
+        double seconds1 = 0, seconds2 = 0;
+        string method = options.Method.Name;
+        for (int i = 0; i < tasks; i++)
+        {
+            int task = i;
+            progress?.Report(new ExperimentProgress(method, seed, task, tasks, null));
+            var epochs = progress is null ? null : new SynchronousProgress<EpochProgress>(e => progress.Report(new ExperimentProgress(method, seed, task, tasks, e)));
+            var outcome = learner.Learn(stream.Tasks[i], epochs, cancellationToken);
+            samples1 += outcome.Stage1.Samples;
+            seconds1 += outcome.Stage1.TrainingSeconds;
+            if (outcome.Stage2 is { } s2)
+            {
+                samples2 += s2.Samples;
+                seconds2 += s2.TrainingSeconds;
+            }
+
+            if (outcome.MergeCoefficient is { } a)
+            {
+                merges.Add(a);
+            }
+
+            if (outcome.MemoryRanks.Length > 0)
+            {
+                ranks.Add(outcome.MemoryRanks);
+            }
+
+            for (int j = 0; j <= i; j++)
+            {
+                accuracy[i, j] = Evaluator.Accuracy(network, stream.Tasks[j].Test, j);
+            }
+        }
+
+        return new ContinualRunResult(
+            method,
+            seed,
+            accuracy,
+            merges,
+            ranks,
+            clock.Elapsed.TotalSeconds,
+            seconds1 > 0 ? samples1 / seconds1 : 0,
+            seconds2 > 0 ? samples2 / seconds2 : 0);
+    }
+
+    /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
+    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}

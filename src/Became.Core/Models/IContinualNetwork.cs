@@ -1,0 +1,58 @@
+using static TorchSharp.torch;
+
+namespace Became.Core.Models;
+
+/// <summary>A parameter with the name PyTorch would give it in a state dict (e.g. <c>shared.0.weight</c>).</summary>
+public sealed record NamedParameter(string Name, Tensor Tensor);
+
+/// <summary>A shared layer the feature memory protects: its weight (out x in, a conv kernel flattened to out x in*k*k).</summary>
+/// <param name="Index">Position among the shared layers.</param>
+/// <param name="Name">The weight's state-dict name.</param>
+/// <param name="Weight">The weight parameter.</param>
+public sealed record SharedLayer(int Index, string Name, Tensor Weight)
+{
+    /// <summary>Width of the layer's input space (the rows of its basis).</summary>
+    public long InputDimension => Weight.shape[1];
+}
+
+/// <summary>What a forward pass recorded: each shared layer's input and pre-activation output, then the head's.</summary>
+public sealed class ForwardCapture
+{
+    public List<Tensor> LayerInputs { get; } = [];
+
+    public List<Tensor> LayerOutputs { get; } = [];
+
+    public void Clear()
+    {
+        LayerInputs.Clear();
+        LayerOutputs.Clear();
+    }
+}
+
+/// <summary>A task-incremental network: a shared body and one output head per task.</summary>
+public interface IContinualNetwork : IDisposable
+{
+    /// <summary>The body's weights that gradient projection protects, in forward order.</summary>
+    IReadOnlyList<SharedLayer> SharedLayers { get; }
+
+    /// <summary>Every parameter in state-dict order: the body, then the heads.</summary>
+    IReadOnlyList<NamedParameter> Parameters { get; }
+
+    /// <summary>Parameters of the shared body (everything but the heads).</summary>
+    IReadOnlyList<NamedParameter> SharedParameters { get; }
+
+    int HeadCount { get; }
+
+    /// <summary>Class count of each head.</summary>
+    IReadOnlyList<int> HeadClasses { get; }
+
+    /// <summary>Adds a head for a new task and returns its index.</summary>
+    int AddHead(int classes);
+
+    /// <summary>The parameters of one task's head.</summary>
+    IReadOnlyList<NamedParameter> HeadParameters(int head);
+
+    /// <summary>Logits of the given head. With a capture, records the inputs and outputs of every linear map
+    /// (shared layers, then the head), in that order.</summary>
+    Tensor Forward(Tensor input, int head, ForwardCapture? capture = null);
+}

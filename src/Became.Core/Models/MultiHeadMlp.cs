@@ -1,0 +1,106 @@
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Became.Core.Models;
+
+/// <summary>
+/// A bias-free multi-layer perceptron with ReLU and one linear head per task (the GPM/BECAME MLP).
+/// Parameters are named as a PyTorch <c>nn.ModuleList</c> would name them: <c>shared.{i}.weight</c>
+/// and <c>heads.{t}.weight</c>.
+/// </summary>
+public sealed class MultiHeadMlp : IContinualNetwork
+{
+    private readonly List<NamedParameter> _shared = [];
+    private readonly List<NamedParameter> _heads = [];
+    private readonly List<int> _headClasses = [];
+    private readonly List<SharedLayer> _layers = [];
+    private readonly Device _device;
+
+    /// <summary>Creates the body with PyTorch's default Linear initialisation, U(-1/sqrt(in), 1/sqrt(in)),
+    /// drawn from the global torch generator (seed it with <c>torch.manual_seed</c>).</summary>
+    public MultiHeadMlp(int inputSize, IReadOnlyList<int> hiddenSizes, Device? device = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(inputSize, 1);
+        if (hiddenSizes.Count == 0 || hiddenSizes.Any(h => h < 1))
+        {
+            throw new ArgumentException("An MLP needs at least one hidden layer of positive width.", nameof(hiddenSizes));
+        }
+
+        _device = device ?? CPU;
+        InputSize = inputSize;
+        HiddenSizes = hiddenSizes.ToArray();
+        int fanIn = inputSize;
+        for (int i = 0; i < hiddenSizes.Count; i++)
+        {
+            var weight = NewWeight(hiddenSizes[i], fanIn);
+            var named = new NamedParameter($"shared.{i}.weight", weight);
+            _shared.Add(named);
+            _layers.Add(new SharedLayer(i, named.Name, weight));
+            fanIn = hiddenSizes[i];
+        }
+    }
+
+    public int InputSize { get; }
+
+    public IReadOnlyList<int> HiddenSizes { get; }
+
+    public IReadOnlyList<SharedLayer> SharedLayers => _layers;
+
+    public IReadOnlyList<NamedParameter> Parameters => [.. _shared, .. _heads];
+
+    public IReadOnlyList<NamedParameter> SharedParameters => _shared;
+
+    public int HeadCount => _heads.Count;
+
+    public IReadOnlyList<int> HeadClasses => _headClasses;
+
+    public int AddHead(int classes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
+        int index = _heads.Count;
+        _heads.Add(new NamedParameter($"heads.{index}.weight", NewWeight(classes, HiddenSizes[^1])));
+        _headClasses.Add(classes);
+        return index;
+    }
+
+    public IReadOnlyList<NamedParameter> HeadParameters(int head) => [_heads[head]];
+
+    public Tensor Forward(Tensor input, int head, ForwardCapture? capture = null)
+    {
+        if ((uint)head >= (uint)_heads.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(head), head, $"The network has {_heads.Count} heads.");
+        }
+
+        var hidden = input;
+        foreach (var layer in _shared)
+        {
+            var output = F.linear(hidden, layer.Tensor);
+            capture?.LayerInputs.Add(hidden);
+            capture?.LayerOutputs.Add(output);
+            hidden = F.relu(output);
+        }
+
+        var logits = F.linear(hidden, _heads[head].Tensor);
+        capture?.LayerInputs.Add(hidden);
+        capture?.LayerOutputs.Add(logits);
+        return logits;
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _shared.Concat(_heads))
+        {
+            p.Tensor.Dispose();
+        }
+    }
+
+    private Tensor NewWeight(long outputs, long inputs)
+    {
+        double bound = 1.0 / Math.Sqrt(inputs);
+        using var noGrad = no_grad();
+        var weight = empty(outputs, inputs, device: _device).uniform_(-bound, bound);
+        weight.requires_grad_(true);
+        return weight.DetachFromDisposeScope();
+    }
+}

@@ -1,0 +1,134 @@
+using static TorchSharp.torch;
+
+namespace Became.Core.Projection;
+
+/// <summary>
+/// Per-layer orthonormal bases of the input spaces earlier tasks used (GPM). Gradients projected onto
+/// their orthogonal complement leave the layers' responses to those inputs unchanged.
+/// </summary>
+public sealed class GradientProjectionMemory : IDisposable
+{
+    private readonly Tensor?[] _bases;
+    private readonly long[] _dimensions;
+
+    public GradientProjectionMemory(IReadOnlyList<long> inputDimensions, GpmOptions options)
+    {
+        options.Validate(inputDimensions.Count);
+        Options = options;
+        _dimensions = inputDimensions.ToArray();
+        _bases = new Tensor?[_dimensions.Length];
+    }
+
+    public GpmOptions Options { get; }
+
+    public int LayerCount => _bases.Length;
+
+    /// <summary>Columns in each layer's basis.</summary>
+    public int[] Ranks => _bases.Select(b => b is null ? 0 : (int)b.shape[1]).ToArray();
+
+    public bool IsEmpty => _bases.All(b => b is null);
+
+    /// <summary>Layer l's basis (float64, in x k, orthonormal columns), or null while empty.</summary>
+    public Tensor? Basis(int layer) => _bases[layer];
+
+    /// <summary>Replaces a layer's basis (e.g. when loading saved state); takes ownership of a float64 copy.</summary>
+    public void SetBasis(int layer, Tensor? basis)
+    {
+        if (basis is not null && (basis.dim() != 2 || basis.shape[0] != _dimensions[layer] || basis.shape[1] > _dimensions[layer]))
+        {
+            throw new ArgumentException($"Layer {layer}'s basis must be {_dimensions[layer]} x k with k <= {_dimensions[layer]}.");
+        }
+
+        _bases[layer]?.Dispose();
+        _bases[layer] = basis?.to_type(ScalarType.Float64).detach().clone().DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// Extends every layer's basis from the representation matrices of a new task (columns = inputs the
+    /// layer saw, in x n) and returns the new ranks.
+    /// </summary>
+    public int[] Update(IReadOnlyList<Tensor> representations, int taskIndex)
+    {
+        if (representations.Count != _bases.Length)
+        {
+            throw new ArgumentException($"Expected {_bases.Length} representation matrices, got {representations.Count}.");
+        }
+
+        for (int layer = 0; layer < _bases.Length; layer++)
+        {
+            if (representations[layer].shape[0] != _dimensions[layer])
+            {
+                throw new ArgumentException($"Layer {layer}'s representation has {representations[layer].shape[0]} rows; expected {_dimensions[layer]}.");
+            }
+
+            using var scope = NewDisposeScope();
+            var r = representations[layer].detach().to_type(ScalarType.Float64);
+            double threshold = Options.ThresholdFor(layer, taskIndex);
+            var current = _bases[layer];
+            Tensor? extended = current is null ? FirstBasis(r, threshold) : Extend(current, r, threshold);
+            if (extended is not null)
+            {
+                extended.DetachFromDisposeScope();
+                current?.Dispose();
+                _bases[layer] = extended;
+            }
+        }
+
+        return Ranks;
+    }
+
+    public void Dispose()
+    {
+        foreach (var basis in _bases)
+        {
+            basis?.Dispose();
+        }
+    }
+
+    private Tensor? FirstBasis(Tensor r, double threshold)
+    {
+        var (u, s, _) = linalg.svd(r, fullMatrices: false);
+        var energy = s.square();
+        double total = energy.sum().item<double>();
+        if (total <= 0)
+        {
+            return null;
+        }
+
+        var cumulative = energy.cumsum(0).div(total).data<double>().ToArray();
+        int rank = Options.ReachThresholdOnFirstTask
+            ? Math.Min(cumulative.Length, cumulative.TakeWhile(c => c < threshold).Count() + 1)
+            : cumulative.Count(c => c < threshold);
+        return rank == 0 ? null : u.narrow(1, 0, rank).contiguous();
+    }
+
+    private static Tensor? Extend(Tensor basis, Tensor r, double threshold)
+    {
+        double total = r.square().sum().item<double>();
+        if (total <= 0)
+        {
+            return null;
+        }
+
+        // Energy the stored basis already explains, then new directions from the residual, largest first.
+        var residual = r - basis.mm(basis.t().mm(r));
+        var (u, s, _) = linalg.svd(residual, fullMatrices: false);
+        var shares = s.square().div(total).data<double>().ToArray();
+        double explained = (total - residual.square().sum().item<double>()) / total;
+        int add = 0;
+        while (add < shares.Length && explained < threshold)
+        {
+            explained += shares[add];
+            add++;
+        }
+
+        if (add == 0)
+        {
+            return null;
+        }
+
+        var combined = cat([basis, u.narrow(1, 0, add)], 1);
+        long rows = combined.shape[0];
+        return combined.shape[1] > rows ? combined.narrow(1, 0, rows).contiguous() : combined;
+    }
+}

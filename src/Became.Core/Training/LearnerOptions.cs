@@ -1,0 +1,19 @@
+using Became.Core.Merging;
+using Became.Core.Projection;
+
+namespace Became.Core.Training;
+
+/// <summary>Everything the continual learner needs to know besides the network.</summary>
+public sealed record LearnerOptions
+{
+    public ContinualMethod Method { get; init; } = ContinualMethod.Became;
+
+    public TrainingOptions Training { get; init; } = new();
+
+    public GpmOptions Memory { get; init; } = new();
+
+    public FisherOptions Fisher { get; init; } = new();
+
+    /// <summary>Decay of the accumulated Fisher: F_old &lt;- F_t + gamma F_old.</summary>
+    public double Gamma { get; init; } = 1.0;
+}

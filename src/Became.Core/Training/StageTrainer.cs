@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using Became.Core.Data;
+using Became.Core.Evaluation;
+using Became.Core.Models;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Became.Core.Training;
+
+/// <summary>Progress of one training epoch.</summary>
+/// <param name="Task">Task index.</param>
+/// <param name="Stage">1 = stable (projected), 2 = plastic.</param>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="TrainLoss">Mean training loss of the epoch.</param>
+/// <param name="ValidationLoss">Validation loss after the epoch.</param>
+/// <param name="ValidationAccuracy">Validation accuracy (percent) after the epoch.</param>
+/// <param name="LearningRate">Learning rate used in the epoch.</param>
+public sealed record EpochProgress(int Task, int Stage, int Epoch, double TrainLoss, double ValidationLoss, double ValidationAccuracy, double LearningRate);
+
+/// <summary>What a stage did.</summary>
+/// <param name="Epochs">Epochs run.</param>
+/// <param name="Samples">Training samples processed.</param>
+/// <param name="TrainingSeconds">Seconds spent in training steps (excluding validation).</param>
+/// <param name="BestValidationLoss">Lowest validation loss seen.</param>
+public sealed record StageResult(int Epochs, long Samples, double TrainingSeconds, double BestValidationLoss)
+{
+    public double SamplesPerSecond => TrainingSeconds > 0 ? Samples / TrainingSeconds : 0;
+}
+
+/// <summary>One training stage: SGD epochs over a task with the patience schedule, with a hook after each backward pass.</summary>
+public sealed class StageTrainer
+{
+    private readonly TrainingOptions _options;
+
+    public StageTrainer(TrainingOptions options)
+    {
+        options.Validate();
+        _options = options;
+    }
+
+    /// <summary>Trains <paramref name="trainable"/> on the task's head. With <paramref name="keepBest"/> the weights
+    /// with the lowest validation loss are restored at the end; otherwise the last ones stay.</summary>
+    public StageResult Train(
+        IContinualNetwork network,
+        ContinualTask task,
+        int head,
+        IReadOnlyList<NamedParameter> trainable,
+        Action? afterBackward,
+        bool keepBest,
+        Generator generator,
+        int stage,
+        IProgress<EpochProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        var train = task.Train;
+        if (train.Count == 0)
+        {
+            throw new ArgumentException($"Task {task.Index} has no training samples.");
+        }
+
+        var tensors = trainable.Select(p => p.Tensor).ToArray();
+        double lr = _options.LearningRate;
+        int patience = _options.Patience;
+        double bestLoss = double.PositiveInfinity;
+        ParameterSnapshot? best = null;
+        long samples = 0;
+        var clock = new Stopwatch();
+        int epoch = 0;
+        try
+        {
+            while (epoch < _options.Epochs)
+            {
+                epoch++;
+                clock.Start();
+                double trainLoss = RunEpoch(network, train, head, tensors, afterBackward, lr, generator, cancellationToken);
+                clock.Stop();
+                samples += train.Count;
+
+                var (valLoss, valAcc) = Evaluator.LossAndAccuracy(network, task.Validation.Count > 0 ? task.Validation : train, head);
+                progress?.Report(new EpochProgress(task.Index, stage, epoch, trainLoss, valLoss, valAcc, lr));
+                if (valLoss < bestLoss)
+                {
+                    bestLoss = valLoss;
+                    if (keepBest)
+                    {
+                        best?.Dispose();
+                        best = ParameterSnapshot.Take(trainable);
+                    }
+
+                    patience = _options.Patience;
+                }
+                else if (--patience <= 0)
+                {
+                    lr /= _options.LearningRateFactor;
+                    if (lr < _options.MinLearningRate)
+                    {
+                        break;
+                    }
+
+                    patience = _options.Patience;
+                }
+            }
+
+            best?.Restore(trainable);
+        }
+        finally
+        {
+            best?.Dispose();
+        }
+
+        return new StageResult(epoch, samples, clock.Elapsed.TotalSeconds, bestLoss);
+    }
+
+    private double RunEpoch(IContinualNetwork network, LabelledSet train, int head, Tensor[] tensors, Action? afterBackward, double lr, Generator generator, CancellationToken cancellationToken)
+    {
+        int n = train.Count;
+        int batch = _options.BatchSize;
+        using var order = randperm(n, generator: generator);
+        using var inputs = train.Inputs.index_select(0, order);
+        using var labels = train.Labels.index_select(0, order);
+        using var lossTotal = zeros(1, dtype: ScalarType.Float64);
+        for (int start = 0; start < n; start += batch)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            int size = Math.Min(batch, n - start);
+            var logits = network.Forward(inputs.narrow(0, start, size), head);
+            var loss = F.cross_entropy(logits, labels.narrow(0, start, size));
+            loss.backward();
+            afterBackward?.Invoke();
+            using (no_grad())
+            {
+                lossTotal.add_(loss.detach(), alpha: size);
+                foreach (var p in tensors)
+                {
+                    var grad = p.grad;
+                    if (grad is null)
+                    {
+                        continue;
+                    }
+
+                    p.add_(grad, alpha: -lr);
+                    grad.zero_();
+                }
+            }
+        }
+
+        return lossTotal.item<double>() / n;
+    }
+}

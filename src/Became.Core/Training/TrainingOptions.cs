@@ -1,0 +1,30 @@
+namespace Became.Core.Training;
+
+/// <summary>SGD and the reference's learning-rate schedule, shared by both stages.</summary>
+public sealed record TrainingOptions
+{
+    public int Epochs { get; init; } = 5;
+
+    public int BatchSize { get; init; } = 10;
+
+    public double LearningRate { get; init; } = 0.01;
+
+    /// <summary>Training stops once the learning rate falls below this.</summary>
+    public double MinLearningRate { get; init; } = 1e-5;
+
+    /// <summary>The learning rate is divided by this when patience runs out.</summary>
+    public double LearningRateFactor { get; init; } = 2;
+
+    /// <summary>Epochs without a better validation loss before the learning rate falls.</summary>
+    public int Patience { get; init; } = 6;
+
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentException("Epochs must be at least 1.");
+        if (BatchSize < 1) throw new ArgumentException("Batch size must be at least 1.");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentException("The learning rate must be a positive number.");
+        if (!(MinLearningRate >= 0)) throw new ArgumentException("The minimum learning rate must be >= 0.");
+        if (!(LearningRateFactor > 1)) throw new ArgumentException("The learning-rate factor must exceed 1.");
+        if (Patience < 1) throw new ArgumentException("Patience must be at least 1.");
+    }
+}

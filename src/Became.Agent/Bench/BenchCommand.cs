@@ -72,6 +72,7 @@ public static class BenchCommand
             options.Training.LearningRate,
             options.Fisher == FisherEstimator.Exact ? "exact" : "batch",
             options.FisherLabels == FisherLabels.Predicted ? "true" : "empirical",
+            options.ProjectionSite == Became.Core.Projection.ProjectionSite.Inputs ? "inputs" : "gradients",
             options.Thresholds,
             options.MemorySamples,
             options.Threads,

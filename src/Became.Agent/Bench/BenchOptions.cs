@@ -1,6 +1,7 @@
 using System.Globalization;
 using Became.Core.Data;
 using Became.Core.Merging;
+using Became.Core.Projection;
 using Became.Core.Training;
 
 namespace Became.Agent.Bench;
@@ -19,6 +20,8 @@ public sealed record BenchOptions
           --fisher exact|batch  per-sample Fisher (default) or the reference's squared batch means
           --fisher-labels true|empirical   predicted labels (default) or the given ones
           --fisher-batch N      batch of the batch Fisher (default: --batch-size)
+          --projection-site inputs|gradients   project layer inputs in the forward pass (default, same
+                                gradients, less work) or gradients after backward (the reference's path)
           --hidden LIST         hidden widths (default 100,100)
           --thresholds LIST     GPM energy thresholds per layer (default 0.95,0.99)
           --memory-samples N    samples per representation matrix (default 300)
@@ -43,6 +46,8 @@ public sealed record BenchOptions
     public FisherLabels FisherLabels { get; init; } = FisherLabels.Predicted;
 
     public int? FisherBatchSize { get; init; }
+
+    public ProjectionSite ProjectionSite { get; init; } = ProjectionSite.Inputs;
 
     public IReadOnlyList<int> Hidden { get; init; } = [100, 100];
 
@@ -87,6 +92,7 @@ public sealed record BenchOptions
                 case "--fisher": o = o with { Fisher = Value() switch { "exact" => FisherEstimator.Exact, "batch" => FisherEstimator.Batch, var v => throw new ArgumentException($"--fisher: '{v}' is not exact or batch.") } }; break;
                 case "--fisher-labels": o = o with { FisherLabels = Value() switch { "true" => FisherLabels.Predicted, "empirical" => FisherLabels.Empirical, var v => throw new ArgumentException($"--fisher-labels: '{v}' is not true or empirical.") } }; break;
                 case "--fisher-batch": o = o with { FisherBatchSize = Int(flag, Value(), 1) }; break;
+                case "--projection-site": o = o with { ProjectionSite = Value() switch { "inputs" => ProjectionSite.Inputs, "gradients" => ProjectionSite.Gradients, var v => throw new ArgumentException($"--projection-site: '{v}' is not inputs or gradients.") } }; break;
                 case "--hidden": o = o with { Hidden = List(flag, Value(), s => Int(flag, s, 1)) }; break;
                 case "--thresholds": o = o with { Thresholds = List(flag, Value(), s => Double(flag, s)) }; break;
                 case "--memory-samples": o = o with { MemorySamples = Int(flag, Value(), 1) }; break;
@@ -109,7 +115,8 @@ public sealed record BenchOptions
     {
         Method = method,
         Training = Training,
-        Memory = new Became.Core.Projection.GpmOptions { Thresholds = Thresholds, Samples = MemorySamples },
+        Memory = new GpmOptions { Thresholds = Thresholds, Samples = MemorySamples },
+        ProjectionSite = ProjectionSite,
         Fisher = new FisherOptions(Fisher, FisherLabels, FisherBatchSize ?? Training.BatchSize),
     };
 

@@ -4,14 +4,15 @@ using System.Runtime.InteropServices;
 namespace Became.Agent.Bench;
 
 /// <summary>The settings a bench ran under, written at the head of its report.</summary>
-/// <param name="Stream">The task stream, e.g. pmnist or cifar100-split.</param>
+/// <param name="Stream">The task stream, e.g. split-fmnist or permuted-fmnist.</param>
 /// <param name="Methods">The methods run, in the order given.</param>
 /// <param name="Seeds">The seeds each method ran with.</param>
 /// <param name="Epochs">Training epochs per task (and stage).</param>
 /// <param name="BatchSize">Training batch size.</param>
 /// <param name="Lr">Learning rate.</param>
 /// <param name="Fisher">"exact" (per-sample gradients) or "batch" (per-batch gradients).</param>
-/// <param name="FisherLabels">"true" (dataset labels) or "empirical" (labels sampled from the model).</param>
+/// <param name="FisherLabels">"true" (the model's argmax prediction, as the reference) or "empirical" (the dataset's labels).</param>
+/// <param name="ProjectionSite">"inputs" (projected layer inputs) or "gradients" (projected gradients, the reference's path).</param>
 /// <param name="Thresholds">Energy thresholds of the gradient memory, per layer or per task.</param>
 /// <param name="SamplesForMemory">Samples per task used to build the memory bases.</param>
 /// <param name="Threads">Torch intra-op threads.</param>
@@ -29,6 +30,7 @@ public sealed record BenchProtocol(
     double Lr,
     string Fisher,
     string FisherLabels,
+    string ProjectionSite,
     IReadOnlyList<double> Thresholds,
     int SamplesForMemory,
     int Threads,

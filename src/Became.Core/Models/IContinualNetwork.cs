@@ -52,6 +52,13 @@ public interface IContinualNetwork : IDisposable
     /// <summary>The parameters of one task's head.</summary>
     IReadOnlyList<NamedParameter> HeadParameters(int head);
 
+    /// <summary>When set, shared layers route their inputs through it so their weight gradients come out
+    /// projected (<see cref="Projection.ProjectionSite.Inputs"/>); null for the plain forward pass.</summary>
+    Projection.GradientProjector? InputProjector { get; set; }
+
+    /// <summary>Whether <see cref="InputProjector"/> covers every shared layer (true for linear layers).</summary>
+    bool SupportsInputProjection { get; }
+
     /// <summary>Logits of the given head. With a capture, records the inputs and outputs of every linear map
     /// (shared layers, then the head), in that order.</summary>
     Tensor Forward(Tensor input, int head, ForwardCapture? capture = null);

@@ -52,6 +52,10 @@ public sealed class MultiHeadMlp : IContinualNetwork
 
     public int HeadCount => _heads.Count;
 
+    public Projection.GradientProjector? InputProjector { get; set; }
+
+    public bool SupportsInputProjection => true;
+
     public IReadOnlyList<int> HeadClasses => _headClasses;
 
     public int AddHead(int classes)
@@ -73,9 +77,11 @@ public sealed class MultiHeadMlp : IContinualNetwork
         }
 
         var hidden = input;
-        foreach (var layer in _shared)
+        var projector = InputProjector;
+        for (int i = 0; i < _shared.Count; i++)
         {
-            var output = F.linear(hidden, layer.Tensor);
+            var weight = _shared[i].Tensor;
+            var output = projector is null ? F.linear(hidden, weight) : projector.Linear(i, hidden, weight);
             capture?.LayerInputs.Add(hidden);
             capture?.LayerOutputs.Add(output);
             hidden = F.relu(output);

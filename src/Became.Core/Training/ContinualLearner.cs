@@ -62,7 +62,18 @@ public sealed class ContinualLearner : IDisposable
         // Stage 1 (stable). After task 0 the shared 1-D parameters (biases, norms) have no protected subspace: freeze them.
         var stableTrainable = (t == 0 ? shared : shared.Where(p => p.Tensor.dim() > 1)).Concat(headParameters).ToList();
         using var projector = method.ProjectGradients && !Memory.IsEmpty ? new GradientProjector(Network.SharedLayers, Memory) : null;
-        var stage1 = _trainer.Train(Network, task, head, stableTrainable, projector is null ? null : projector.Project, keepBest: true, _generator, 1, progress, cancellationToken);
+        bool onInputs = projector is not null && _options.ProjectionSite == ProjectionSite.Inputs && Network.SupportsInputProjection;
+        StageResult stage1;
+        try
+        {
+            Network.InputProjector = onInputs ? projector : null;
+            Action? afterBackward = projector is null || onInputs ? null : projector.ProjectGradients;
+            stage1 = _trainer.Train(Network, task, head, stableTrainable, afterBackward, keepBest: true, _generator, 1, progress, cancellationToken);
+        }
+        finally
+        {
+            Network.InputProjector = null;
+        }
 
         StageResult? stage2 = null;
         double? coefficient = null;

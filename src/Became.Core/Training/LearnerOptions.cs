@@ -14,6 +14,10 @@ public sealed record LearnerOptions
 
     public FisherOptions Fisher { get; init; } = new();
 
+    /// <summary>Where stage 1's projection is applied; <see cref="ProjectionSite.Inputs"/> falls back to
+    /// gradients for networks that cannot project inputs.</summary>
+    public ProjectionSite ProjectionSite { get; init; } = ProjectionSite.Inputs;
+
     /// <summary>Decay of the accumulated Fisher: F_old &lt;- F_t + gamma F_old.</summary>
     public double Gamma { get; init; } = 1.0;
 }

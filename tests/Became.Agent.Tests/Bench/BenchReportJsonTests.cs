@@ -28,7 +28,7 @@ public sealed class BenchReportJsonTests
 
         Assert.Equal(
             [
-                "stream", "methods", "seeds", "epochs", "batchSize", "lr", "fisher", "fisherLabels", "thresholds",
+                "stream", "methods", "seeds", "epochs", "batchSize", "lr", "fisher", "fisherLabels", "projectionSite", "thresholds",
                 "samplesForMemory", "threads", "trainPerTask", "dataDirectory", "machine", "libtorch", "startedAt",
             ],
             Names(protocol));

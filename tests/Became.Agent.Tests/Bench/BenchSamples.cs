@@ -45,6 +45,7 @@ internal static class BenchSamples
             Lr: 0.01,
             Fisher: "exact",
             FisherLabels: "true",
+            ProjectionSite: "inputs",
             Thresholds: [0.97, 0.99],
             SamplesForMemory: 300,
             Threads: 8,

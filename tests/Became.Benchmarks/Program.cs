@@ -1,0 +1,5 @@
+using BenchmarkDotNet.Running;
+using Became.Core.Native;
+
+TorchRuntime.Initialize();
+BenchmarkSwitcher.FromAssembly(typeof(Became.Benchmarks.LearnerStepBenchmarks).Assembly).Run(args);

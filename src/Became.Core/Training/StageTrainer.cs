@@ -115,6 +115,20 @@ public sealed class StageTrainer
     {
         int n = train.Count;
         int batch = _options.BatchSize;
+        int processThreads = get_num_threads();
+        set_num_threads(_options.ResolveStepThreads(processThreads));
+        try
+        {
+            return RunSteps(network, train, head, tensors, afterBackward, lr, generator, n, batch, cancellationToken);
+        }
+        finally
+        {
+            set_num_threads(processThreads);
+        }
+    }
+
+    private static double RunSteps(IContinualNetwork network, LabelledSet train, int head, Tensor[] tensors, Action? afterBackward, double lr, Generator generator, int n, int batch, CancellationToken cancellationToken)
+    {
         using var order = randperm(n, generator: generator);
         using var inputs = train.Inputs.index_select(0, order);
         using var labels = train.Labels.index_select(0, order);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what Became needs on a fresh Debian 12 / Ubuntu 22.04+ box: the data set and the plot font, and
+# checks the .NET SDK. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+need_packages=()
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need_packages+=(dataset-fashion-mnist)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_packages+=(fonts-dejavu-core)
+
+if [ ${#need_packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "became setup: missing Debian packages: ${need_packages[*]}; run as root: apt-get install -y ${need_packages[*]}" >&2
+    exit 1
+  fi
+  echo "became setup: installing ${need_packages[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_packages[@]}" >/dev/null
+fi
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "became setup: the .NET 10 SDK is required (https://learn.microsoft.com/dotnet/core/install/linux-debian)." >&2
+  exit 1
+fi
+major=$(dotnet --version 2>/dev/null | cut -d. -f1)
+if [ "${major:-0}" -lt 10 ]; then
+  echo "became setup: the .NET SDK is $(dotnet --version); Became needs 10 or later." >&2
+  exit 1
+fi

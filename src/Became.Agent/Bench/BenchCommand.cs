@@ -104,9 +104,16 @@ public static class BenchCommand
     {
         try
         {
-            return BenchReportJson.Read(path).Summary.ToDictionary(s => s.Method, s => new BenchReference(s.AccMean, s.BwtMean, s.SecondsMean));
+            // Only the summary is read, so reports whose protocol is free text (the authors' reference) work too.
+            using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+            return document.RootElement.GetProperty("summary").EnumerateArray().ToDictionary(
+                s => s.GetProperty("method").GetString() ?? string.Empty,
+                s => new BenchReference(
+                    s.GetProperty("accMean").GetDouble(),
+                    s.GetProperty("bwtMean").GetDouble(),
+                    s.TryGetProperty("secondsMean", out var seconds) ? seconds.GetDouble() : null));
         }
-        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or UnauthorizedAccessException or KeyNotFoundException or InvalidOperationException)
         {
             error.WriteLine($"became bench: cannot read the reference {path}: {e.Message}");
             return null;

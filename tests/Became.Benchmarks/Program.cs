@@ -2,4 +2,4 @@ using BenchmarkDotNet.Running;
 using Became.Core.Native;
 
 TorchRuntime.Initialize();
-BenchmarkSwitcher.FromAssembly(typeof(Became.Benchmarks.LearnerStepBenchmarks).Assembly).Run(args);
+BenchmarkSwitcher.FromAssembly(typeof(Became.Benchmarks.SgdStepBenchmarks).Assembly).Run(args);

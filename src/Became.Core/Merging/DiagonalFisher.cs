@@ -49,7 +49,7 @@ public static class DiagonalFisher
         }
 
         var parameters = network.SharedParameters.Concat(network.HeadParameters(head)).ToList();
-        return options.Estimator == FisherEstimator.Exact && IsLinearStack(network, parameters)
+        return options.Estimator == FisherEstimator.Exact && network.IsLinearStack
             ? ExactLinear(network, head, data, options.Labels, parameters)
             : BatchedSquares(network, head, data, options, parameters);
     }
@@ -122,8 +122,4 @@ public static class DiagonalFisher
 
     private static Tensor Targets(Tensor logits, Tensor labels, FisherLabels kind) =>
         kind == FisherLabels.Predicted ? logits.detach().argmax(1) : labels;
-
-    // The closed form holds when every parameter is the weight of one linear map the capture records, in order.
-    private static bool IsLinearStack(IContinualNetwork network, List<NamedParameter> parameters) =>
-        network is MultiHeadMlp && parameters.All(p => p.Tensor.dim() == 2);
 }

@@ -56,8 +56,9 @@ public interface IContinualNetwork : IDisposable
     /// projected (<see cref="Projection.ProjectionSite.Inputs"/>); null for the plain forward pass.</summary>
     Projection.GradientProjector? InputProjector { get; set; }
 
-    /// <summary>Whether <see cref="InputProjector"/> covers every shared layer (true for linear layers).</summary>
-    bool SupportsInputProjection { get; }
+    /// <summary>Every parameter is the weight of one linear map that <see cref="ForwardCapture"/> records, in
+    /// parameter order: then weight gradients are Δᵀ X, which input projection and the exact Fisher rely on.</summary>
+    bool IsLinearStack { get; }
 
     /// <summary>Logits of the given head. With a capture, records the inputs and outputs of every linear map
     /// (shared layers, then the head), in that order.</summary>

@@ -54,7 +54,7 @@ public sealed class MultiHeadMlp : IContinualNetwork
 
     public Projection.GradientProjector? InputProjector { get; set; }
 
-    public bool SupportsInputProjection => true;
+    public bool IsLinearStack => true;
 
     public IReadOnlyList<int> HeadClasses => _headClasses;
 

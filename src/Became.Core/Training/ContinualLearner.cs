@@ -62,7 +62,7 @@ public sealed class ContinualLearner : IDisposable
         // Stage 1 (stable). After task 0 the shared 1-D parameters (biases, norms) have no protected subspace: freeze them.
         var stableTrainable = (t == 0 ? shared : shared.Where(p => p.Tensor.dim() > 1)).Concat(headParameters).ToList();
         using var projector = method.ProjectGradients && !Memory.IsEmpty ? new GradientProjector(Network.SharedLayers, Memory) : null;
-        bool onInputs = projector is not null && _options.ProjectionSite == ProjectionSite.Inputs && Network.SupportsInputProjection;
+        bool onInputs = projector is not null && _options.ProjectionSite == ProjectionSite.Inputs && Network.IsLinearStack;
         StageResult stage1;
         try
         {

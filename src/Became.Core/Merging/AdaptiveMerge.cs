@@ -8,7 +8,7 @@ namespace Became.Core.Merging;
 /// </summary>
 public static class AdaptiveMerge
 {
-    /// <summary>The merge coefficient in [0, 1]. Parameters absent from a Fisher dictionary count as zero
+    /// <summary>The merge coefficient in [0, 1]; non-finite weights or Fisher values are an error. Parameters absent from a Fisher dictionary count as zero
     /// information; when no parameter moved (d = 0) every a gives the same weights and 1 is returned.</summary>
     public static double Coefficient(
         IReadOnlyDictionary<string, Tensor> stable,
@@ -31,6 +31,11 @@ public static class AdaptiveMerge
             double old = fisherOld is not null && fisherOld.TryGetValue(name, out var fo) ? d2.mul(fo.to_type(ScalarType.Float64)).sum().item<double>() : 0;
             numerator += task;
             denominator += task + old;
+        }
+
+        if (!double.IsFinite(numerator) || !double.IsFinite(denominator))
+        {
+            throw new ArgumentException("The Fisher-weighted distance between the stable and plastic weights is not finite (a stage diverged).");
         }
 
         return denominator > 0 ? Math.Clamp(numerator / denominator, 0, 1) : 1;

@@ -83,8 +83,10 @@ public sealed class ContinualLearner : IDisposable
             using var stable = ParameterSnapshot.Take(all);
             stage2 = _trainer.Train(Network, task, head, all, null, keepBest: false, _generator, 2, progress, cancellationToken);
             using var plastic = ParameterSnapshot.Take(all);
-            coefficient = method.Merge == MergeKind.Adaptive
-                ? AdaptiveCoefficient(task, head, stable, plastic)
+
+            // A plastic stage that diverged has nothing to offer: keep the stable weights (a = 0).
+            coefficient = stage2.Diverged ? 0
+                : method.Merge == MergeKind.Adaptive ? AdaptiveCoefficient(task, head, stable, plastic)
                 : AdaptiveMerge.Fixed(t);
             Apply(all, AdaptiveMerge.Interpolate(stable.Values, plastic.Values, coefficient.Value));
         }

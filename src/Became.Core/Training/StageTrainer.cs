@@ -22,7 +22,8 @@ public sealed record EpochProgress(int Task, int Stage, int Epoch, double TrainL
 /// <param name="Samples">Training samples processed.</param>
 /// <param name="TrainingSeconds">Seconds spent in training steps (excluding validation).</param>
 /// <param name="BestValidationLoss">Lowest validation loss seen.</param>
-public sealed record StageResult(int Epochs, long Samples, double TrainingSeconds, double BestValidationLoss)
+/// <param name="Diverged">The training loss became NaN or infinite and the stage stopped early.</param>
+public sealed record StageResult(int Epochs, long Samples, double TrainingSeconds, double BestValidationLoss, bool Diverged = false)
 {
     public double SamplesPerSecond => TrainingSeconds > 0 ? Samples / TrainingSeconds : 0;
 }
@@ -66,6 +67,7 @@ public sealed class StageTrainer
         long samples = 0;
         var clock = new Stopwatch();
         int epoch = 0;
+        bool diverged = false;
         try
         {
             while (epoch < _options.Epochs)
@@ -75,6 +77,11 @@ public sealed class StageTrainer
                 double trainLoss = RunEpoch(network, train, head, tensors, afterBackward, lr, generator, cancellationToken);
                 clock.Stop();
                 samples += train.Count;
+                if (!double.IsFinite(trainLoss))
+                {
+                    diverged = true;
+                    break;
+                }
 
                 var (valLoss, valAcc) = Evaluator.LossAndAccuracy(network, task.Validation.Count > 0 ? task.Validation : train, head);
                 progress?.Report(new EpochProgress(task.Index, stage, epoch, trainLoss, valLoss, valAcc, lr));
@@ -101,6 +108,12 @@ public sealed class StageTrainer
                 }
             }
 
+            if (diverged && keepBest && best is null)
+            {
+                throw new TrainingDivergedException(
+                    $"Task {task.Index}, stage {stage}: the training loss became non-finite in epoch {epoch} at learning rate {lr}; no finite weights to keep.");
+            }
+
             best?.Restore(trainable);
         }
         finally
@@ -108,7 +121,7 @@ public sealed class StageTrainer
             best?.Dispose();
         }
 
-        return new StageResult(epoch, samples, clock.Elapsed.TotalSeconds, bestLoss);
+        return new StageResult(epoch, samples, clock.Elapsed.TotalSeconds, bestLoss, diverged);
     }
 
     private double RunEpoch(IContinualNetwork network, LabelledSet train, int head, Tensor[] tensors, Action? afterBackward, double lr, Generator generator, CancellationToken cancellationToken)
@@ -162,3 +175,6 @@ public sealed class StageTrainer
         return lossTotal.item<double>() / n;
     }
 }
+
+/// <summary>Training produced non-finite losses and no usable weights (e.g. a learning rate far too high).</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);

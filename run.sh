@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# The main job, for now: `became bench` on real Fashion-MNIST (all four methods, 3 seeds), with a table,
-# JSON and a plot in out/. Any `became bench` option may be added, e.g. ./run.sh --stream permuted-fmnist.
+# The main job: the Became agent on its embedded MQTT broker with local LiteDB state (out/agent), fed the
+# split-fmnist stream over MQTT as an external client would. It prints progress and, after each deployed
+# model, the held-out accuracy of every task so far; it keeps serving until Ctrl-C. Extra arguments go to
+# `became run` (e.g. --demo-samples 2000 for a quicker loop, --embedded-port 1884).
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 mkdir -p out
-stream=split-fmnist
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do [ "${args[i]}" = --stream ] && stream=${args[i+1]:-$stream}; done
-exec dotnet run --project src/Became.Agent -c Release -- bench \
-  --json "out/$stream.json" --plot "out/$stream.png" --reference "bench/reference/$stream.json" "$@"
+exec dotnet run --project src/Became.Agent -c Release -- run --demo split-fmnist --data-dir out/agent "$@"

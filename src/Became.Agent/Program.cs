@@ -1,4 +1,5 @@
 using Became.Agent.Bench;
+using Became.Agent.Hosting;
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -11,6 +12,10 @@ const string usage = """
     became — continual learning on the edge (BECAME: gradient projection + adaptive merging)
 
     usage: became <command> [options]
+      run      the agent: MQTT task intake, training, deployed model, state in LiteDB
+               [--device-id ID] [--data-dir DIR] [--broker HOST:PORT | --embedded-port PORT]
+               [--demo split-fmnist [--demo-samples N]] [--epochs N] [--method became|gpm|fixed|finetune]
+      publish  send tasks to a device (became publish --help)
       bench    offline benchmark of the methods on split-fmnist or permuted-fmnist (became bench --help)
     """;
 
@@ -25,6 +30,8 @@ try
     return args[0] switch
     {
         "bench" => BenchCommand.Run(args[1..], Console.Out, Console.Error, cancel.Token),
+        "run" => await AgentHost.RunAsync(args[1..]),
+        "publish" => await PublishCommand.RunAsync(args[1..], Console.Out, Console.Error, cancel.Token),
         _ => Unknown(args[0]),
     };
 }

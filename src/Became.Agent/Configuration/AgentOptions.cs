@@ -1,0 +1,114 @@
+using Became.Core.Merging;
+using Became.Core.Projection;
+using Became.Core.Training;
+
+namespace Became.Agent.Configuration;
+
+/// <summary>The agent's settings: appsettings.json, then BECAME__* environment variables, then the command line.</summary>
+public sealed class AgentOptions
+{
+    /// <summary>Names this device in every topic: became/{DeviceId}/...</summary>
+    public string DeviceId { get; set; } = "device-1";
+
+    /// <summary>Folder of the LiteDB file and the tensor files.</summary>
+    public string DataDirectory { get; set; } = "data";
+
+    public string TopicRoot { get; set; } = "became";
+
+    public BrokerOptions Broker { get; set; } = new();
+
+    public ModelOptions Model { get; set; } = new();
+
+    public TrainingDefaults Training { get; set; } = new();
+
+    public LimitOptions Limits { get; set; } = new();
+
+    /// <summary>HTTP endpoints (served by a later version; kept so configurations stay valid).</summary>
+    public string? HttpUrls { get; set; }
+
+    /// <summary>Seconds a clean shutdown may take before the host gives up on the worker.</summary>
+    public int ShutdownSeconds { get; set; } = 20;
+
+    public string Topic(string suffix) => $"{TopicRoot}/{DeviceId}/{suffix}";
+}
+
+/// <summary>Where the MQTT broker is; no Host means the embedded broker on localhost.</summary>
+public sealed class BrokerOptions
+{
+    public string? Host { get; set; }
+
+    public int Port { get; set; } = 1883;
+
+    public bool UseTls { get; set; }
+
+    public string? Username { get; set; }
+
+    public string? Password { get; set; }
+
+    /// <summary>Stable client id for the persistent session; default became-{DeviceId}.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>Port of the embedded broker when no Host is given (0 picks a free one).</summary>
+    public int EmbeddedPort { get; set; } = 1883;
+
+    public bool IsEmbedded => string.IsNullOrWhiteSpace(Host);
+}
+
+/// <summary>The network the device learns with.</summary>
+public sealed class ModelOptions
+{
+    /// <summary>Shape of one input, e.g. [784] or [1, 28, 28]; tasks must match its element count.</summary>
+    public int[] InputShape { get; set; } = [784];
+
+    public int[] HiddenSizes { get; set; } = [100, 100];
+
+    /// <summary>Inputs are scaled to [0,1] (uint8 / 255; float32 taken as already scaled), then (x - mean) / std.</summary>
+    public double NormalizationMean { get; set; } = 0.2860;
+
+    public double NormalizationStd { get; set; } = 0.3530;
+
+    public int Features => InputShape.Aggregate(1, (a, b) => a * b);
+}
+
+/// <summary>How each task is learned.</summary>
+public sealed class TrainingDefaults
+{
+    /// <summary>finetune, gpm, became or fixed.</summary>
+    public string Method { get; set; } = "became";
+
+    public int Epochs { get; set; } = 5;
+
+    public int BatchSize { get; set; } = 10;
+
+    public double LearningRate { get; set; } = 0.01;
+
+    public double[] Thresholds { get; set; } = [0.95, 0.99];
+
+    public int MemorySamples { get; set; } = 300;
+
+    /// <summary>exact or batch.</summary>
+    public string Fisher { get; set; } = "exact";
+
+    public int Seed { get; set; }
+
+    /// <summary>libtorch threads for evaluation, Fisher and SVD.</summary>
+    public int Threads { get; set; } = 2;
+
+    public LearnerOptions ToLearnerOptions() => new()
+    {
+        Method = ContinualMethod.Parse(Method),
+        Training = new TrainingOptions { Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate },
+        Memory = new GpmOptions { Thresholds = Thresholds, Samples = MemorySamples },
+        Fisher = new FisherOptions(Fisher == "batch" ? FisherEstimator.Batch : FisherEstimator.Exact, FisherLabels.Predicted, BatchSize),
+    };
+}
+
+/// <summary>Bounds on what the agent accepts.</summary>
+public sealed class LimitOptions
+{
+    public long MaxPayloadBytes { get; set; } = 64L * 1024 * 1024;
+
+    public int MaxQueuedTasks { get; set; } = 100;
+
+    public int MaxSamplesPerTask { get; set; } = 200_000;
+}

@@ -1,0 +1,45 @@
+using Became.Core.Training;
+using Microsoft.Extensions.Options;
+
+namespace Became.Agent.Configuration;
+
+/// <summary>Checks the settings at start-up; every message names the setting (as a configuration key).</summary>
+public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AgentOptions options)
+    {
+        var errors = new List<string>();
+        void Check(bool ok, string message)
+        {
+            if (!ok)
+            {
+                errors.Add(message);
+            }
+        }
+
+        Check(Intake.TaskIdRules.IsValid(options.DeviceId, out _), $"DeviceId '{options.DeviceId}' must be 1-128 characters of letters, digits, '.', '_' or '-'.");
+        Check(!string.IsNullOrWhiteSpace(options.DataDirectory), "DataDirectory must name a folder.");
+        Check(!string.IsNullOrWhiteSpace(options.TopicRoot) && !options.TopicRoot.Contains('+') && !options.TopicRoot.Contains('#'), "TopicRoot must be a topic without wildcards.");
+        Check(options.Broker.Port is > 0 and < 65536, $"Broker:Port {options.Broker.Port} is not a TCP port.");
+        Check(options.Broker.EmbeddedPort is >= 0 and < 65536, $"Broker:EmbeddedPort {options.Broker.EmbeddedPort} is not a TCP port (0 picks a free one).");
+        Check(options.Broker.Password is null || options.Broker.Username is not null, "Broker:Password is set without Broker:Username.");
+        Check(options.Model.InputShape.Length > 0 && options.Model.InputShape.All(d => d > 0), "Model:InputShape needs positive dimensions, e.g. [784] or [1, 28, 28].");
+        Check(options.Model.HiddenSizes.Length > 0 && options.Model.HiddenSizes.All(d => d > 0), "Model:HiddenSizes needs at least one positive width.");
+        Check(options.Model.NormalizationStd > 0 && double.IsFinite(options.Model.NormalizationStd), "Model:NormalizationStd must be a positive number.");
+        Check(double.IsFinite(options.Model.NormalizationMean), "Model:NormalizationMean must be a number.");
+        Check(ContinualMethod.All.Any(m => m.Name == options.Training.Method), $"Training:Method '{options.Training.Method}' is not one of {string.Join(", ", ContinualMethod.All.Select(m => m.Name))}.");
+        Check(options.Training.Epochs >= 1, "Training:Epochs must be at least 1.");
+        Check(options.Training.BatchSize >= 1, "Training:BatchSize must be at least 1.");
+        Check(options.Training.LearningRate > 0 && double.IsFinite(options.Training.LearningRate), "Training:LearningRate must be a positive number.");
+        Check(options.Training.Thresholds.Length is 1 || options.Training.Thresholds.Length == options.Model.HiddenSizes.Length, $"Training:Thresholds needs 1 or {options.Model.HiddenSizes.Length} values (one per hidden layer).");
+        Check(options.Training.Thresholds.All(t => t is > 0 and < 1), "Training:Thresholds must lie strictly between 0 and 1.");
+        Check(options.Training.MemorySamples >= 1, "Training:MemorySamples must be at least 1.");
+        Check(options.Training.Fisher is "exact" or "batch", $"Training:Fisher '{options.Training.Fisher}' is not exact or batch.");
+        Check(options.Training.Threads >= 1, "Training:Threads must be at least 1.");
+        Check(options.Limits.MaxPayloadBytes >= 1024, "Limits:MaxPayloadBytes must be at least 1024.");
+        Check(options.Limits.MaxQueuedTasks >= 1, "Limits:MaxQueuedTasks must be at least 1.");
+        Check(options.Limits.MaxSamplesPerTask >= 2, "Limits:MaxSamplesPerTask must be at least 2.");
+        Check(options.ShutdownSeconds is >= 1 and <= 600, "ShutdownSeconds must be between 1 and 600.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

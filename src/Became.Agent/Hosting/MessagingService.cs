@@ -1,0 +1,111 @@
+using System.Text;
+using Became.Agent.Configuration;
+using Became.Agent.Jobs;
+using Became.Agent.Messaging;
+using Became.Agent.Mqtt;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Became.Agent.Hosting;
+
+/// <summary>The broker the agent talks to: an external one from the settings, or the embedded one it starts.</summary>
+public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactory loggers) : IAsyncDisposable
+{
+    private readonly AgentOptions _options = options.Value;
+
+    // Port 0 asks for any free port; it is fixed here so the connection settings are known before the broker starts.
+    private readonly int _embeddedPort = options.Value.Broker.EmbeddedPort == 0 ? FreePort() : options.Value.Broker.EmbeddedPort;
+
+    /// <summary>The embedded broker, once started (null with an external broker).</summary>
+    public EmbeddedBroker? Embedded { get; private set; }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (_options.Broker.IsEmbedded && Embedded is null)
+        {
+            Embedded = new EmbeddedBroker(_embeddedPort, loggers.CreateLogger<EmbeddedBroker>());
+            await Embedded.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public string Host => _options.Broker.IsEmbedded ? "127.0.0.1" : _options.Broker.Host!;
+
+    public int Port => _options.Broker.IsEmbedded ? _embeddedPort : _options.Broker.Port;
+
+    public MqttConnectionOptions ConnectionOptions() => new()
+    {
+        Host = Host,
+        Port = Port,
+        UseTls = _options.Broker.UseTls,
+        Username = _options.Broker.Username,
+        Password = _options.Broker.Password,
+        ClientId = _options.Broker.ClientId ?? $"became-{_options.DeviceId}",
+        WillTopic = _options.Topic("status"),
+        WillPayload = Encoding.UTF8.GetString(AgentEvents.OfflineStatus()),
+        WillRetain = true,
+        Subscriptions = [_options.Topic("tasks/#")],
+    };
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Embedded is not null)
+        {
+            await Embedded.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>Starts the broker (when embedded) and the connection, routes task messages to the intake, keeps the
+/// retained status true after every (re)connect, and says offline before a clean stop.</summary>
+public sealed class MessagingService(
+    BrokerEndpoint endpoint,
+    IServiceProvider services,
+    TaskIntake intake,
+    TrainingWorker worker,
+    ILogger<MessagingService> logger) : IHostedService
+{
+    private MqttConnection? _connection;
+    private AgentEvents? _events;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        worker.LoadDeployed();
+        await endpoint.StartAsync(cancellationToken).ConfigureAwait(false);
+        _connection = (MqttConnection)services.GetService(typeof(MqttConnection))!;
+        _events = (AgentEvents)services.GetService(typeof(AgentEvents))!;
+        _connection.MessageHandler = intake.HandleAsync;
+        _connection.Connected = OnConnectedAsync;
+        await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
+        logger.LogInformation("MQTT: {Broker} broker at {Host}:{Port}, listening on {Topic}", endpoint.Embedded is null ? "external" : "embedded", endpoint.Host, endpoint.Port, intake.TopicFilter);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_connection is not null && _events is not null)
+        {
+            try
+            {
+                await _events.PublishStatusAsync(worker.Status("offline"), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning(e, "Could not publish the offline status");
+            }
+
+            await _connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await endpoint.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private Task OnConnectedAsync(CancellationToken cancellationToken) =>
+        _events is null ? Task.CompletedTask : _events.PublishStatusAsync(worker.Status(), cancellationToken);
+}

@@ -1,0 +1,144 @@
+using System.Globalization;
+using System.Text.Json;
+using Became.Agent.Configuration;
+using Became.Agent.Storage;
+using Became.Core.Models;
+using Became.Core.Serialization;
+using Became.Core.Training;
+using static TorchSharp.torch;
+
+namespace Became.Agent.Jobs;
+
+/// <summary>A learner rebuilt from a stored version (or fresh), owning its network.</summary>
+public sealed class LearnerSession : IDisposable
+{
+    public LearnerSession(MultiHeadMlp network, ContinualLearner learner)
+    {
+        Network = network;
+        Learner = learner;
+    }
+
+    public MultiHeadMlp Network { get; }
+
+    public ContinualLearner Learner { get; }
+
+    private bool _networkReleased;
+
+    /// <summary>Hands the network to the caller (e.g. to serve it); the session no longer disposes it.</summary>
+    public MultiHeadMlp ReleaseNetwork()
+    {
+        _networkReleased = true;
+        return Network;
+    }
+
+    public void Dispose()
+    {
+        Learner.Dispose();
+        if (!_networkReleased)
+        {
+            Network.Dispose();
+        }
+    }
+}
+
+/// <summary>Turns learner state into the stored files and back: the model as a PyTorch-named safetensors state
+/// dict with metadata, and the learner state (memory bases, accumulated Fisher) beside it.</summary>
+public static class ModelFiles
+{
+    public const string Format = "became-model/1";
+
+    /// <summary>A learner at the given version (fresh when null), with the configured method and network.</summary>
+    public static LearnerSession Open(AgentOptions options, ModelVersionRecord? version, BlobStore blobs)
+    {
+        var network = new MultiHeadMlp(options.Model.Features, options.Model.HiddenSizes);
+        ContinualLearner? learner = null;
+        try
+        {
+            learner = new ContinualLearner(network, options.Training.ToLearnerOptions(), options.Training.Seed + (version?.Version ?? 0));
+            if (version is not null)
+            {
+                using var scope = NewDisposeScope();
+                var state = new Dictionary<string, Tensor>();
+                foreach (var t in SafeTensorsFile.Parse(blobs.Get(version.ModelBlob)).Tensors)
+                {
+                    state[LearnerCheckpoint.ModelPrefix + t.Name] = SafeTensorsFile.ToTensor(t);
+                }
+
+                foreach (var t in SafeTensorsFile.Parse(blobs.Get(version.StateBlob)).Tensors)
+                {
+                    state[t.Name] = SafeTensorsFile.ToTensor(t);
+                }
+
+                LearnerCheckpoint.Import(learner, version.HeadClasses, state);
+            }
+
+            return new LearnerSession(network, learner);
+        }
+        catch
+        {
+            learner?.Dispose();
+            network.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The model file of a learner's network and the state file of its memory and Fisher.</summary>
+    public static (byte[] Model, byte[] State) Write(ContinualLearner learner, AgentOptions options, int version, int parent, IReadOnlyList<string> taskIds)
+    {
+        var exported = LearnerCheckpoint.Export(learner);
+        try
+        {
+            var model = exported.Where(kv => kv.Key.StartsWith(LearnerCheckpoint.ModelPrefix, StringComparison.Ordinal))
+                .Select(kv => SafeTensorsFile.FromTensor(kv.Key[LearnerCheckpoint.ModelPrefix.Length..], kv.Value));
+            var state = exported.Where(kv => !kv.Key.StartsWith(LearnerCheckpoint.ModelPrefix, StringComparison.Ordinal))
+                .Select(kv => SafeTensorsFile.FromTensor(kv.Key, kv.Value));
+            var architecture = new
+            {
+                kind = "mlp",
+                inputShape = options.Model.InputShape,
+                hiddenSizes = options.Model.HiddenSizes,
+                activation = "relu",
+                bias = false,
+                heads = learner.Network.HeadClasses,
+            };
+            var metadata = new Dictionary<string, string>
+            {
+                ["format"] = Format,
+                ["version"] = version.ToString(CultureInfo.InvariantCulture),
+                ["parent"] = parent.ToString(CultureInfo.InvariantCulture),
+                ["architecture"] = JsonSerializer.Serialize(architecture),
+                ["tasks"] = JsonSerializer.Serialize(taskIds),
+                ["normalization"] = JsonSerializer.Serialize(new { scale = "uint8/255", mean = options.Model.NormalizationMean, std = options.Model.NormalizationStd }),
+                ["createdAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+            };
+            return (SafeTensorsFile.Write(model.ToList(), metadata), SafeTensorsFile.Write(state.ToList(), new Dictionary<string, string> { ["format"] = "became-learner-state/1" }));
+        }
+        finally
+        {
+            foreach (var t in exported.Values)
+            {
+                t.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A held-out test set as safetensors: x float32 [n, features] scaled to [0,1], y int64 [n].</summary>
+    public static byte[] WriteTestSet(ScaledSamples test)
+    {
+        using var scope = NewDisposeScope();
+        var x = tensor(test.Inputs, [test.Count, test.Features]);
+        var y = tensor(test.Labels, [test.Count]);
+        return SafeTensorsFile.Write([SafeTensorsFile.FromTensor("x", x), SafeTensorsFile.FromTensor("y", y)]);
+    }
+
+    public static ScaledSamples ReadTestSet(byte[] file)
+    {
+        var parsed = SafeTensorsFile.Parse(file);
+        var x = parsed.Find("x") ?? throw new InvalidDataException("Test set without x.");
+        var y = parsed.Find("y") ?? throw new InvalidDataException("Test set without y.");
+        using var scope = NewDisposeScope();
+        var xt = SafeTensorsFile.ToTensor(x);
+        var yt = SafeTensorsFile.ToTensor(y);
+        return new ScaledSamples(xt.data<float>().ToArray(), yt.data<long>().ToArray(), (int)x.Shape[1]);
+    }
+}

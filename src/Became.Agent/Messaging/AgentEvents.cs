@@ -1,0 +1,78 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Became.Agent.Configuration;
+using Became.Agent.Mqtt;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Became.Agent.Messaging;
+
+/// <summary>Event types published on became/{deviceId}/events.</summary>
+public static class EventTypes
+{
+    public const string TaskAccepted = "task.accepted";
+    public const string TaskRejected = "task.rejected";
+    public const string TaskDuplicate = "task.duplicate";
+    public const string TrainingProgress = "training.progress";
+    public const string ModelMerged = "model.merged";
+    public const string ModelDeployed = "model.deployed";
+    public const string JobFailed = "job.failed";
+}
+
+/// <summary>The agent's status, retained on became/{deviceId}/status.</summary>
+/// <param name="State">idle, training or offline.</param>
+/// <param name="DeployedVersion">0 before the first model.</param>
+/// <param name="QueueLength">Tasks waiting (including the one training).</param>
+/// <param name="TasksLearned">Tasks in the deployed model.</param>
+/// <param name="LastError">The last job failure or rejection, if any.</param>
+/// <param name="Time">When this status was produced.</param>
+public sealed record AgentStatus(string State, int DeployedVersion, int QueueLength, int TasksLearned, string? LastError, DateTimeOffset Time);
+
+/// <summary>Publishes events (JSON, camelCase, each with type, taskId and time) and the retained status, and logs each.</summary>
+public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions> options, ILogger<AgentEvents> logger)
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly string _eventsTopic = options.Value.Topic("events");
+    private readonly string _statusTopic = options.Value.Topic("status");
+
+    public string StatusTopic => _statusTopic;
+
+    /// <summary>Publishes one event with extra fields (camelCase names).</summary>
+    public async Task PublishAsync(string type, string? taskId, IReadOnlyDictionary<string, object?>? fields, CancellationToken cancellationToken)
+    {
+        var body = new JsonObject
+        {
+            ["type"] = type,
+            ["taskId"] = taskId,
+            ["time"] = DateTimeOffset.UtcNow,
+        };
+        if (fields is not null)
+        {
+            foreach (var (name, value) in fields)
+            {
+                body[name] = JsonSerializer.SerializeToNode(value, Json);
+            }
+        }
+
+        string json = body.ToJsonString(Json);
+        if (type is EventTypes.TaskRejected or EventTypes.JobFailed)
+        {
+            logger.LogWarning("Event {Type} {TaskId}: {Event}", type, taskId, json);
+        }
+        else
+        {
+            logger.LogInformation("Event {Type} {TaskId}: {Event}", type, taskId, json);
+        }
+
+        await connection.PublishAsync(_eventsTopic, System.Text.Encoding.UTF8.GetBytes(json), retain: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Publishes the retained status.</summary>
+    public Task PublishStatusAsync(AgentStatus status, CancellationToken cancellationToken) =>
+        connection.PublishAsync(_statusTopic, JsonSerializer.SerializeToUtf8Bytes(status, Json), retain: true, cancellationToken);
+
+    /// <summary>The payload of the last will: status offline.</summary>
+    public static byte[] OfflineStatus(int deployedVersion = 0) =>
+        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus("offline", deployedVersion, 0, 0, null, DateTimeOffset.UtcNow), Json);
+}

@@ -1,0 +1,108 @@
+using Became.Agent.Configuration;
+using Became.Agent.Intake;
+using Became.Agent.Jobs;
+using Became.Agent.Mqtt;
+using Became.Agent.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Became.Agent.Messaging;
+
+/// <summary>
+/// Takes task messages from became/{deviceId}/tasks/{taskId}: validates, stores durably, and only then
+/// acknowledges, so a crash before the commit means the broker delivers the task again. Rejections and
+/// duplicates are acknowledged too (redelivering them would not change the answer) and announced as events.
+/// </summary>
+public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal signal, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
+{
+    private readonly AgentOptions _options = options.Value;
+
+    public string TopicFilter => _options.Topic("tasks/#");
+
+    public async Task HandleAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
+    {
+        string prefix = _options.Topic("tasks/");
+        string taskId = message.Topic.StartsWith(prefix, StringComparison.Ordinal) ? message.Topic[prefix.Length..] : message.Topic;
+        var outcome = Admit(taskId, message.Payload);
+        await message.AcknowledgeAsync(cancellationToken).ConfigureAwait(false);
+        switch (outcome)
+        {
+            case Admission.Accepted accepted:
+                signal.Set();
+                await events.PublishAsync(EventTypes.TaskAccepted, taskId, new Dictionary<string, object?>
+                {
+                    ["name"] = accepted.Task.Name,
+                    ["samples"] = accepted.Task.Samples,
+                    ["classes"] = accepted.Task.Classes,
+                    ["queueLength"] = store.QueueLength,
+                }, cancellationToken).ConfigureAwait(false);
+                break;
+            case Admission.Duplicate duplicate:
+                await events.PublishAsync(EventTypes.TaskDuplicate, taskId, new Dictionary<string, object?> { ["state"] = duplicate.Existing.State.ToString().ToLowerInvariant() }, cancellationToken).ConfigureAwait(false);
+                break;
+            case Admission.Rejected rejected:
+                await events.PublishAsync(EventTypes.TaskRejected, taskId.Length > 200 ? taskId[..200] : taskId, new Dictionary<string, object?>
+                {
+                    ["reason"] = rejected.Reason,
+                    ["message"] = rejected.Message,
+                }, cancellationToken).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    /// <summary>Decides about one task message and stores it when accepted.</summary>
+    public Admission Admit(string taskId, ReadOnlyMemory<byte> payload)
+    {
+        if (!TaskIdRules.IsValid(taskId, out string why))
+        {
+            return new Admission.Rejected("bad_task_id", why);
+        }
+
+        var existing = store.FindTask(taskId);
+        if (existing is not null)
+        {
+            return existing.PayloadSha256 == BlobStore.Hash(payload.Span)
+                ? new Admission.Duplicate(existing)
+                : new Admission.Rejected("duplicate_id", $"Task id '{taskId}' was already used for different data; send new data under a new id.");
+        }
+
+        if (store.QueueLength >= _options.Limits.MaxQueuedTasks)
+        {
+            return new Admission.Rejected("queue_full", $"{store.QueueLength} tasks are queued (Limits:MaxQueuedTasks = {_options.Limits.MaxQueuedTasks}); try again later.");
+        }
+
+        DecodedTask decoded;
+        try
+        {
+            decoded = TaskPayloadDecoder.Decode(payload, new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
+        }
+        catch (TaskRejectedException e)
+        {
+            return new Admission.Rejected(e.Reason, e.Message);
+        }
+
+        try
+        {
+            return new Admission.Accepted(store.AddTask(taskId, decoded.Name, decoded.Classes, decoded.Count, decoded.TestFraction, payload.Span));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException)
+        {
+            // Not stored, so not acknowledged either: the caller's exception leaves the message with the broker.
+            logger.LogError(e, "Could not store task {TaskId}", taskId);
+            throw;
+        }
+    }
+}
+
+/// <summary>What the intake decided about one task message.</summary>
+public abstract record Admission
+{
+    /// <summary>Stored and queued.</summary>
+    public sealed record Accepted(TaskRecord Task) : Admission;
+
+    /// <summary>The same task (same id and content) was seen before.</summary>
+    public sealed record Duplicate(TaskRecord Existing) : Admission;
+
+    /// <summary>Refused, with a machine reason and a human message.</summary>
+    public sealed record Rejected(string Reason, string Message) : Admission;
+}

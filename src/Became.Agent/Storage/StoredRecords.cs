@@ -1,0 +1,96 @@
+using LiteDB;
+
+namespace Became.Agent.Storage;
+
+/// <summary>Where a task is in its life.</summary>
+public enum TaskState
+{
+    /// <summary>Accepted and stored, waiting for (or in) training.</summary>
+    Queued,
+
+    /// <summary>Learned: part of a committed model version.</summary>
+    Learned,
+
+    /// <summary>Training failed; the reason is kept.</summary>
+    Failed,
+}
+
+/// <summary>One accepted task (LiteDB document; the payload and test set live in blob files).</summary>
+public sealed class TaskRecord
+{
+    [BsonId]
+    public string Id { get; set; } = string.Empty;
+
+    /// <summary>Arrival order; jobs run in this order.</summary>
+    public long Sequence { get; set; }
+
+    public string? Name { get; set; }
+
+    public int Classes { get; set; }
+
+    public int Samples { get; set; }
+
+    public double TestFraction { get; set; }
+
+    public TaskState State { get; set; }
+
+    /// <summary>sha256 of the accepted payload: a redelivery has the same, a different task under a used id does not.</summary>
+    public string PayloadSha256 { get; set; } = string.Empty;
+
+    /// <summary>Blob of the payload until the task is learned.</summary>
+    public string? PayloadBlob { get; set; }
+
+    /// <summary>Blob of the held-out test set kept for accuracy tracking.</summary>
+    public string? TestBlob { get; set; }
+
+    public int? Head { get; set; }
+
+    public int? Version { get; set; }
+
+    public DateTime AcceptedAt { get; set; }
+
+    public DateTime? LearnedAt { get; set; }
+
+    public string? Error { get; set; }
+}
+
+/// <summary>One committed model version: the network after learning a task, plus the learner's state.</summary>
+public sealed class ModelVersionRecord
+{
+    [BsonId]
+    public int Version { get; set; }
+
+    public int ParentVersion { get; set; }
+
+    public string TaskId { get; set; } = string.Empty;
+
+    /// <summary>Blob of the model (safetensors state dict with metadata); its name is its sha256.</summary>
+    public string ModelBlob { get; set; } = string.Empty;
+
+    /// <summary>Blob of the memory bases and accumulated Fisher.</summary>
+    public string StateBlob { get; set; } = string.Empty;
+
+    public int[] HeadClasses { get; set; } = [];
+
+    public string[] TaskIds { get; set; } = [];
+
+    public double? MergeCoefficient { get; set; }
+
+    public int[] MemoryRanks { get; set; } = [];
+
+    /// <summary>Held-out accuracy (percent) of this version on every task learned so far.</summary>
+    public Dictionary<string, double> Accuracy { get; set; } = [];
+
+    public double TrainingSeconds { get; set; }
+
+    public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>Single-valued settings of the store (the deployed version).</summary>
+internal sealed class StoreSetting
+{
+    [BsonId]
+    public string Key { get; set; } = string.Empty;
+
+    public long Value { get; set; }
+}

@@ -1,0 +1,88 @@
+using Became.Core.Models;
+using static TorchSharp.torch;
+
+namespace Became.Core.Training;
+
+/// <summary>
+/// Everything a learner needs to continue after a restart, as named tensors: the network's parameters
+/// (<c>model.*</c>, PyTorch names), each layer's memory basis (<c>memory.{l}</c>) and the accumulated Fisher
+/// (<c>fisher.*</c>). Head class counts travel beside it (they shape the network).
+/// </summary>
+public static class LearnerCheckpoint
+{
+    public const string ModelPrefix = "model.";
+    public const string MemoryPrefix = "memory.";
+    public const string FisherPrefix = "fisher.";
+
+    /// <summary>Copies of the learner's state (CPU tensors the caller disposes).</summary>
+    public static Dictionary<string, Tensor> Export(ContinualLearner learner)
+    {
+        using var noGrad = no_grad();
+        var state = new Dictionary<string, Tensor>();
+        foreach (var p in learner.Network.Parameters)
+        {
+            state[ModelPrefix + p.Name] = Copy(p.Tensor);
+        }
+
+        for (int layer = 0; layer < learner.Memory.LayerCount; layer++)
+        {
+            if (learner.Memory.Basis(layer) is { } basis)
+            {
+                state[MemoryPrefix + layer] = Copy(basis);
+            }
+        }
+
+        foreach (var (name, value) in learner.Fisher.Values)
+        {
+            state[FisherPrefix + name] = Copy(value);
+        }
+
+        return state;
+    }
+
+    /// <summary>Loads exported state into a learner whose network is fresh (no heads yet): adds the heads,
+    /// copies parameters, memory and Fisher, and sets the task count. Throws when a tensor is missing or misshapen.</summary>
+    public static void Import(ContinualLearner learner, IReadOnlyList<int> headClasses, IReadOnlyDictionary<string, Tensor> state)
+    {
+        var network = learner.Network;
+        if (network.HeadCount != 0)
+        {
+            throw new InvalidOperationException("Import needs a network without heads.");
+        }
+
+        foreach (int classes in headClasses)
+        {
+            network.AddHead(classes);
+        }
+
+        using (no_grad())
+        {
+            foreach (var p in network.Parameters)
+            {
+                if (!state.TryGetValue(ModelPrefix + p.Name, out var value))
+                {
+                    throw new InvalidDataException($"The checkpoint lacks {ModelPrefix}{p.Name}.");
+                }
+
+                if (!value.shape.SequenceEqual(p.Tensor.shape))
+                {
+                    throw new InvalidDataException($"{p.Name} is [{string.Join(", ", value.shape)}] in the checkpoint but [{string.Join(", ", p.Tensor.shape)}] in the network.");
+                }
+
+                p.Tensor.copy_(value);
+            }
+        }
+
+        for (int layer = 0; layer < learner.Memory.LayerCount; layer++)
+        {
+            learner.Memory.SetBasis(layer, state.TryGetValue(MemoryPrefix + layer, out var basis) ? basis : null);
+        }
+
+        learner.Fisher.Load(state
+            .Where(kv => kv.Key.StartsWith(FisherPrefix, StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key[FisherPrefix.Length..], kv => Copy(kv.Value)));
+        learner.TasksLearned = headClasses.Count;
+    }
+
+    private static Tensor Copy(Tensor t) => t.detach().to(CPU).clone().DetachFromDisposeScope();
+}

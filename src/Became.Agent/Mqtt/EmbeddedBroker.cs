@@ -1,0 +1,110 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using MQTTnet.Server;
+
+namespace Became.Agent.Mqtt;
+
+/// <summary>
+/// An in-process MQTT 5 broker on 127.0.0.1, for a device without an external broker. Sessions persist while the
+/// broker runs (a client that reconnects without clean start gets the QoS 1 messages queued meanwhile); nothing
+/// survives a restart of the process.
+/// </summary>
+public sealed class EmbeddedBroker : IAsyncDisposable
+{
+    private readonly int _requestedPort;
+    private readonly ILogger<EmbeddedBroker> _logger;
+    private MqttServer? _server;
+    private int _disposed;
+
+    /// <param name="port">TCP port on 127.0.0.1; 0 lets the system pick a free one, read it from <see cref="Port"/>.</param>
+    /// <param name="logger">Receives start and stop.</param>
+    public EmbeddedBroker(int port, ILogger<EmbeddedBroker> logger)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(port);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+        ArgumentNullException.ThrowIfNull(logger);
+        _requestedPort = port;
+        _logger = logger;
+        Port = port;
+    }
+
+    /// <summary>The port listened on; the system's choice once started when 0 was asked for.</summary>
+    public int Port { get; private set; }
+
+    public bool IsRunning => _server?.IsStarted == true;
+
+    /// <summary>Binds the port and starts accepting clients; throws if the port is taken.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (_server is not null)
+        {
+            throw new InvalidOperationException("The embedded broker is already started.");
+        }
+
+        var options = new MqttServerOptionsBuilder()
+            .WithDefaultEndpoint()
+            .WithDefaultEndpointBoundIPAddress(IPAddress.Loopback)
+            // IPAddress.None switches the IPv6 listener off: local clients only, and one port to report.
+            .WithDefaultEndpointBoundIPV6Address(IPAddress.None)
+            .WithDefaultEndpointPort(_requestedPort)
+            // A quick restart must not wait for the previous run's sockets to leave TIME_WAIT.
+            .WithDefaultEndpointReuseAddress()
+            .WithPersistentSessions()
+            .Build();
+
+        var server = new MqttServerFactory().CreateMqttServer(options);
+        server.ClientConnectedAsync += e =>
+        {
+            MqttLog.BrokerClientConnected(_logger, e.ClientId);
+            return Task.CompletedTask;
+        };
+        server.ClientDisconnectedAsync += e =>
+        {
+            MqttLog.BrokerClientDisconnected(_logger, e.ClientId, e.DisconnectType.ToString());
+            return Task.CompletedTask;
+        };
+
+        try
+        {
+            await server.StartAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
+
+        _server = server;
+        // MQTTnet writes the port the socket actually bound back into the endpoint options.
+        Port = options.DefaultEndpointOptions.Port;
+        MqttLog.BrokerStarted(_logger, Port);
+    }
+
+    /// <summary>Stops the broker, dropping its clients and sessions.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        var server = _server;
+        _server = null;
+        if (server is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await server.StopAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            server.Dispose();
+            MqttLog.BrokerStopped(_logger, Port);
+        }
+    }
+}

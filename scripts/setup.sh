@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs what Became needs on a fresh Debian 12 / Ubuntu 22.04+ box: the data set and the plot font, and
-# checks the .NET SDK. Safe to run again: it installs only what is missing.
+# Installs what Became needs on a fresh Debian 12 / Ubuntu 22.04+ box: the data set, the plot font and
+# mosquitto (for the tests' real broker), and checks the .NET SDK. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 need_packages=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need_packages+=(dataset-fashion-mnist)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_packages+=(fonts-dejavu-core)
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need_packages+=(mosquitto)
 
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
@@ -15,6 +16,11 @@ if [ ${#need_packages[@]} -gt 0 ]; then
   echo "became setup: installing ${need_packages[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_packages[@]}" >/dev/null
+  # The package starts a system broker on port 1883; Became's tests start their own brokers on free ports
+  # and the agent embeds one on 1883, so stop the system one we just installed.
+  if printf '%s\n' "${need_packages[@]}" | grep -qx mosquitto; then
+    { $sudo systemctl disable --now mosquitto || $sudo service mosquitto stop; } >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! command -v dotnet >/dev/null 2>&1; then

@@ -7,7 +7,7 @@ namespace Became.Agent.Hosting;
 public static class PublishCommand
 {
     public const string Usage = """
-        became publish --broker HOST:PORT --device ID (--stream split-fmnist [--tasks 0,1] [--samples N] [--data DIR]
+        became publish --broker HOST:PORT --device ID (--stream split-fmnist [--tasks 0,1] [--samples N] [--data DIR] [--id-prefix P]
                        | --file x.safetensors --task-id ID) [--topic-root became]
         """;
 
@@ -57,7 +57,7 @@ public static class PublishCommand
                     ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList()
                     : null;
                 int? samples = values.TryGetValue("--samples", out string? s) ? int.Parse(s, CultureInfo.InvariantCulture) : null;
-                tasks = TaskFiles.SplitFashionMnist(dataset, selected, samples);
+                tasks = TaskFiles.SplitFashionMnist(dataset, selected, samples, values.GetValueOrDefault("--id-prefix") ?? "split-fmnist");
             }
 
             await TaskPublisher.PublishAsync(host, port, values.GetValueOrDefault("--topic-root") ?? "became", device, tasks, output, cancellationToken).ConfigureAwait(false);

@@ -119,6 +119,10 @@ public sealed class TrainingWorker(
         {
             progress.Writer.TryComplete();
             State = "idle";
+
+            // A job leaves tens of MB of large arrays and tensor wrappers behind; a device that idles for hours
+            // between tasks should give that memory back now rather than whenever the next allocation comes.
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         }
 
         await PublishStatusAsync(cancellationToken).ConfigureAwait(false);

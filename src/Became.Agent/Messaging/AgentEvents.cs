@@ -56,7 +56,11 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
         }
 
         string json = body.ToJsonString(Json);
-        if (type is EventTypes.TaskRejected or EventTypes.JobFailed)
+        if (type == EventTypes.TrainingProgress)
+        {
+            logger.LogDebug("Event {Type} {TaskId}: {Event}", type, taskId, json);
+        }
+        else if (type is EventTypes.TaskRejected or EventTypes.JobFailed)
         {
             logger.LogWarning("Event {Type} {TaskId}: {Event}", type, taskId, json);
         }

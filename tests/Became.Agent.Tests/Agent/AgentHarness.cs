@@ -136,6 +136,23 @@ internal sealed class AgentHarness : IAsyncDisposable
     public Task<JsonElement> WaitForAsync(string type, string taskId, TimeSpan? timeout = null) =>
         WaitForEventAsync(e => e.GetProperty("type").GetString() == type && e.GetProperty("taskId").GetString() == taskId, timeout ?? TimeSpan.FromSeconds(120), $"{type} for {taskId}");
 
+    /// <summary>Reads the retained status with a fresh subscription (what a newcomer would see).</summary>
+    public async Task<JsonElement> ReadStatusAsync()
+    {
+        using var client = new MqttClientFactory().CreateMqttClient();
+        var received = new TaskCompletionSource<JsonElement>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            received.TrySetResult(JsonDocument.Parse(e.ApplicationMessage.ConvertPayloadToString()).RootElement.Clone());
+            return Task.CompletedTask;
+        };
+        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer(BrokerHost, BrokerPort).WithProtocolVersion(MqttProtocolVersion.V500).WithClientId("status-" + Guid.NewGuid().ToString("N")).Build());
+        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"became/{DeviceId}/status", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        var status = await received.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await client.DisconnectAsync();
+        return status;
+    }
+
     public static string Type(JsonElement e) => e.GetProperty("type").GetString()!;
 
     public async ValueTask DisposeAsync()

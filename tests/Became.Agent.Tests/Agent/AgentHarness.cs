@@ -40,25 +40,25 @@ internal sealed class AgentHarness : IAsyncDisposable
     public IReadOnlyList<JsonElement> Events => _events.ToArray();
 
     /// <summary>Starts an agent on the embedded broker (externalPort null) or on an external broker.</summary>
-    public static async Task<AgentHarness> StartAsync(int? externalPort = null, string? dataDirectory = null, string? deviceId = null)
+    public static async Task<AgentHarness> StartAsync(int? externalPort = null, string? dataDirectory = null, string? deviceId = null, int epochs = 2)
     {
         var harness = new AgentHarness(
             dataDirectory ?? Directory.CreateTempSubdirectory("became-agent-").FullName,
             deviceId ?? "dev" + Guid.NewGuid().ToString("N")[..8],
             new MqttClientFactory().CreateMqttClient());
-        await harness.StartAgentAsync(externalPort);
+        await harness.StartAgentAsync(externalPort, epochs);
         await harness.ObserveAsync();
         return harness;
     }
 
     /// <summary>Starts (again) the agent process-equivalent on the same data folder.</summary>
-    public async Task StartAgentAsync(int? externalPort)
+    public async Task StartAgentAsync(int? externalPort, int epochs = 2)
     {
         var args = new List<string>
         {
             $"--DeviceId={DeviceId}",
             $"--DataDirectory={DataDirectory}",
-            "--Training:Epochs=2",
+            $"--Training:Epochs={epochs}",
             "--Training:Threads=1",
             "--ShutdownSeconds=10",
         };
@@ -90,10 +90,10 @@ internal sealed class AgentHarness : IAsyncDisposable
     }
 
     /// <summary>Stops the agent and starts it again on the same data (and re-attaches the event observer).</summary>
-    public async Task RestartAsync(int? externalPort = null)
+    public async Task RestartAsync(int? externalPort = null, int epochs = 2)
     {
         await StopAgentAsync();
-        await StartAgentAsync(externalPort);
+        await StartAgentAsync(externalPort, epochs);
         if (_observer.IsConnected)
         {
             await _observer.DisconnectAsync();

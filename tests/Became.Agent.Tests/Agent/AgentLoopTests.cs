@@ -85,6 +85,26 @@ public sealed class AgentLoopTests
         Assert.Single(agent.Events, e => AgentHarness.Type(e) == "task.accepted");
     }
 
+    [Fact]
+    public async Task Job_interrupted_by_shutdown_stays_queued_and_is_learned_after_restart()
+    {
+        // About 10 s of training: long enough to be stopped in the middle.
+        await using var agent = await AgentHarness.StartAsync(epochs: 60);
+        await agent.PublishTaskAsync("long", AgentHarness.SplitTask(1, 6000));
+        await agent.WaitForAsync("training.progress", "long");
+
+        await agent.StopAgentAsync();
+        using (var store = new Storage.AgentStore(agent.DataDirectory))
+        {
+            Assert.Null(store.Deployed());
+            Assert.Equal("long", Assert.Single(store.QueuedTasks()).Id);
+        }
+
+        await agent.RestartAsync(epochs: 1);
+        var deployed = await agent.WaitForAsync("model.deployed", "long", Patience);
+        Assert.Equal(1, deployed.GetProperty("version").GetInt32());
+    }
+
     /// <summary>Deployed learner state as plain arrays: memory ranks and every stored tensor.</summary>
     internal static (int[] Ranks, Dictionary<string, float[]> Tensors) Snapshot(AgentHarness agent)
     {

@@ -58,9 +58,11 @@ public sealed class BrokerOptions
 public sealed class ModelOptions
 {
     /// <summary>Shape of one input, e.g. [784] or [1, 28, 28]; tasks must match its element count.</summary>
-    public int[] InputShape { get; set; } = [784];
+    // List settings start empty because the configuration binder appends to an existing array;
+    // AgentOptionsDefaults fills in the defaults when nothing was configured.
+    public int[] InputShape { get; set; } = [];
 
-    public int[] HiddenSizes { get; set; } = [100, 100];
+    public int[] HiddenSizes { get; set; } = [];
 
     /// <summary>Inputs are scaled to [0,1] (uint8 / 255; float32 taken as already scaled), then (x - mean) / std.</summary>
     public double NormalizationMean { get; set; } = 0.2860;
@@ -82,7 +84,7 @@ public sealed class TrainingDefaults
 
     public double LearningRate { get; set; } = 0.01;
 
-    public double[] Thresholds { get; set; } = [0.95, 0.99];
+    public double[] Thresholds { get; set; } = [];
 
     public int MemorySamples { get; set; } = 300;
 
@@ -111,4 +113,19 @@ public sealed class LimitOptions
     public int MaxQueuedTasks { get; set; } = 100;
 
     public int MaxSamplesPerTask { get; set; } = 200_000;
+}
+
+/// <summary>Fills list settings that the configuration left empty (the binder cannot replace array defaults).</summary>
+public sealed class AgentOptionsDefaults : Microsoft.Extensions.Options.IPostConfigureOptions<AgentOptions>
+{
+    public static readonly int[] InputShape = [784];
+    public static readonly int[] HiddenSizes = [100, 100];
+    public static readonly double[] Thresholds = [0.95, 0.99];
+
+    public void PostConfigure(string? name, AgentOptions options)
+    {
+        if (options.Model.InputShape.Length == 0) options.Model.InputShape = [.. InputShape];
+        if (options.Model.HiddenSizes.Length == 0) options.Model.HiddenSizes = [.. HiddenSizes];
+        if (options.Training.Thresholds.Length == 0) options.Training.Thresholds = [.. Thresholds];
+    }
 }

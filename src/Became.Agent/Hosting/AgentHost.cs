@@ -46,6 +46,7 @@ public static class AgentHost
             o.TimestampFormat = "HH:mm:ss ";
         });
         builder.Services.AddSystemd();
+        builder.Services.AddSingleton<IPostConfigureOptions<AgentOptions>, AgentOptionsDefaults>();
         builder.Services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
         builder.Services.AddOptions<AgentOptions>().Bind(builder.Configuration).ValidateOnStart();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(builder.Configuration.GetValue("ShutdownSeconds", 20)));

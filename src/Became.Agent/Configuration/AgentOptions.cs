@@ -23,8 +23,13 @@ public sealed class AgentOptions
 
     public LimitOptions Limits { get; set; } = new();
 
-    /// <summary>HTTP endpoints (served by a later version; kept so configurations stay valid).</summary>
+    /// <summary>HTTP endpoints, e.g. http://127.0.0.1:8080 (none when empty); off-device access needs an explicit bind.</summary>
     public string? HttpUrls { get; set; }
+
+    /// <summary>When set, every HTTP endpoint but /healthz needs <c>Authorization: Bearer {HttpToken}</c>.</summary>
+    public string? HttpToken { get; set; }
+
+    public GateOptions Gate { get; set; } = new();
 
     /// <summary>Seconds a clean shutdown may take before the host gives up on the worker.</summary>
     public int ShutdownSeconds { get; set; } = 20;
@@ -103,6 +108,20 @@ public sealed class TrainingDefaults
         Memory = new GpmOptions { Thresholds = Thresholds, Samples = MemorySamples },
         Fisher = new FisherOptions(Fisher == "batch" ? FisherEstimator.Batch : FisherEstimator.Exact, FisherLabels.Predicted, BatchSize),
     };
+}
+
+/// <summary>The deployment gate: a merged model that forgets too much is stored but not deployed.</summary>
+public sealed class GateOptions
+{
+    /// <summary>On by default: a device should not silently swap in a model that lost earlier skills.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Largest allowed drop (percentage points) of held-out accuracy on any earlier task versus the deployed model.</summary>
+    public double MaxForgettingPoints { get; set; } = 5;
+
+    /// <summary>Lowest allowed held-out accuracy (percent) on the new task; 0 (off) by default because chance level
+    /// depends on the task's class count.</summary>
+    public double MinNewTaskAccuracy { get; set; }
 }
 
 /// <summary>Bounds on what the agent accepts.</summary>

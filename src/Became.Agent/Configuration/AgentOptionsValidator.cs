@@ -39,6 +39,9 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Limits.MaxPayloadBytes >= 1024, "Limits:MaxPayloadBytes must be at least 1024.");
         Check(options.Limits.MaxQueuedTasks >= 1, "Limits:MaxQueuedTasks must be at least 1.");
         Check(options.Limits.MaxSamplesPerTask >= 2, "Limits:MaxSamplesPerTask must be at least 2.");
+        Check(options.Gate.MaxForgettingPoints is >= 0 and <= 100, "Gate:MaxForgettingPoints must lie in [0, 100].");
+        Check(options.Gate.MinNewTaskAccuracy is >= 0 and <= 100, "Gate:MinNewTaskAccuracy must lie in [0, 100].");
+        Check(options.HttpToken is null || options.HttpToken.Length >= 16, "HttpToken must be at least 16 characters.");
         Check(options.ShutdownSeconds is >= 1 and <= 600, "ShutdownSeconds must be between 1 and 600.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -59,10 +59,14 @@ public static class AgentHost
         builder.Services.AddSingleton<AgentEvents>();
         builder.Services.AddSingleton<TaskIntake>();
         builder.Services.AddSingleton<TrainingWorker>();
+        builder.Services.AddSingleton<InferenceService>();
+        builder.Services.AddSingleton<ModelRequests>();
 
         // Start order: the embedded broker (if any), the connection, then the worker; stop in reverse.
         builder.Services.AddHostedService<MessagingService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingWorker>());
+        builder.Services.AddSingleton<HttpApi>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<HttpApi>());
         if (!string.IsNullOrWhiteSpace(builder.Configuration["Demo:Stream"]))
         {
             builder.Services.AddHostedService<DemoFeeder>();

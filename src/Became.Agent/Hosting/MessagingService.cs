@@ -44,7 +44,7 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
         WillTopic = _options.Topic("status"),
         WillPayload = Encoding.UTF8.GetString(AgentEvents.OfflineStatus()),
         WillRetain = true,
-        Subscriptions = [_options.Topic("tasks/#")],
+        Subscriptions = [_options.Topic("tasks/#"), _options.Topic("models/pull"), _options.Topic("infer"), _options.Topic("cmd/rollback")],
     };
 
     private static int FreePort()
@@ -69,6 +69,7 @@ public sealed class MessagingService(
     BrokerEndpoint endpoint,
     IServiceProvider services,
     TaskIntake intake,
+    Serving.ModelRequests requests,
     TrainingWorker worker,
     ILogger<MessagingService> logger) : IHostedService
 {
@@ -81,7 +82,7 @@ public sealed class MessagingService(
         await endpoint.StartAsync(cancellationToken).ConfigureAwait(false);
         _connection = (MqttConnection)services.GetService(typeof(MqttConnection))!;
         _events = (AgentEvents)services.GetService(typeof(AgentEvents))!;
-        _connection.MessageHandler = intake.HandleAsync;
+        _connection.MessageHandler = (message, ct) => requests.Handles(message.Topic) ? requests.HandleAsync(message, ct) : intake.HandleAsync(message, ct);
         _connection.Connected = OnConnectedAsync;
         await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
         logger.LogInformation("MQTT: {Broker} broker at {Host}:{Port}, listening on {Topic}", endpoint.Embedded is null ? "external" : "embedded", endpoint.Host, endpoint.Port, intake.TopicFilter);

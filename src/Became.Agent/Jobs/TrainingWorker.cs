@@ -28,6 +28,9 @@ public sealed class TrainingWorker(
     ILogger<TrainingWorker> logger) : BackgroundService
 {
     private readonly AgentOptions _options = options.Value;
+
+    // Jobs and rollbacks both move the deployed pointer: one at a time.
+    private readonly SemaphoreSlim _deployment = new(1, 1);
     private string? _lastError;
 
     /// <summary>The state published in status: idle or training.</summary>
@@ -46,7 +49,7 @@ public sealed class TrainingWorker(
         }
 
         using var session = ModelFiles.Open(_options, version, store.Blobs);
-        deployed.Swap(new DeployedSnapshot(version.Version, version.TaskIds, session.ReleaseNetwork()));
+        deployed.Swap(new DeployedSnapshot(version.Version, version.TaskIds, session.ReleaseNetwork(), version.ModelBlob));
         logger.LogInformation("Deployed model version {Version} loaded: {Tasks} tasks, memory ranks [{Ranks}]", version.Version, version.TaskIds.Length, string.Join(", ", session.Learner.Memory.Ranks));
     }
 
@@ -74,6 +77,19 @@ public sealed class TrainingWorker(
 
     private async Task RunJobAsync(TaskRecord task, CancellationToken cancellationToken)
     {
+        await _deployment.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await RunJobLockedAsync(task, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _deployment.Release();
+        }
+    }
+
+    private async Task RunJobLockedAsync(TaskRecord task, CancellationToken cancellationToken)
+    {
         State = "training";
         await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
         var progress = Channel.CreateUnbounded<EpochProgress>();
@@ -84,7 +100,23 @@ public sealed class TrainingWorker(
             var committed = await Task.Run(() => Train(task, new ChannelProgress(progress.Writer), cancellationToken), cancellationToken).ConfigureAwait(false);
             progress.Writer.TryComplete();
             await pump.ConfigureAwait(false);
-            var version = store.Commit(committed);
+            var previous = store.Deployed();
+            string? gate = GateVerdict(task.Id, committed.Accuracy, previous);
+            var version = store.Commit(committed, gate);
+            if (gate is not null)
+            {
+                logger.LogWarning("Task {TaskId}: version {Version} stored but not deployed: {Reason}", task.Id, version.Version, gate);
+                await events.PublishAsync(EventTypes.ModelRejected, task.Id, new Dictionary<string, object?>
+                {
+                    ["version"] = version.Version,
+                    ["deployedVersion"] = previous?.Version ?? 0,
+                    ["reason"] = gate,
+                    ["accuracy"] = version.Accuracy,
+                    ["deployedAccuracy"] = previous?.Accuracy,
+                }, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
             LoadDeployed();
             logger.LogInformation(
                 "Task {TaskId} learned in {Seconds:F1} s (training {Training:F1} s): version {Version}, accuracy {Accuracy}",
@@ -142,16 +174,18 @@ public sealed class TrainingWorker(
         TorchSharp.torch.manual_seed(_options.Training.Seed + number);
         var outcome = learner.Learn(continual, progress, cancellationToken);
 
+        // Heads follow the deployed version's task order; each keeps its held-out test set.
         var accuracy = new Dictionary<string, double>();
-        foreach (var learned in store.LearnedTasks())
+        var earlier = version?.TaskIds ?? [];
+        for (int head = 0; head < earlier.Length; head++)
         {
-            if (learned.TestBlob is null || learned.Head is not int head || head >= session.Network.HeadCount)
+            if (store.FindTask(earlier[head])?.TestBlob is not string testBlob)
             {
                 continue;
             }
 
-            using var set = ModelFiles.ReadTestSet(store.Blobs.Get(learned.TestBlob)).ToLabelledSet(mean, std);
-            accuracy[learned.Id] = Math.Round(Evaluator.Accuracy(session.Network, set, head), 2);
+            using var set = ModelFiles.ReadTestSet(store.Blobs.Get(testBlob)).ToLabelledSet(mean, std);
+            accuracy[earlier[head]] = Math.Round(Evaluator.Accuracy(session.Network, set, head), 2);
         }
 
         accuracy[task.Id] = Math.Round(Evaluator.Accuracy(session.Network, continual.Test, outcome.Head), 2);
@@ -159,6 +193,65 @@ public sealed class TrainingWorker(
         var (model, state) = ModelFiles.Write(learner, _options, number, version?.Version ?? 0, taskIds);
         return new CommittedTask(task, outcome.Head, model, state, ModelFiles.WriteTestSet(test), session.Network.HeadClasses.ToArray(),
             outcome.MergeCoefficient, outcome.MemoryRanks, accuracy, outcome.Seconds);
+    }
+
+    /// <summary>Why the gate holds a new version back, or null to deploy it.</summary>
+    private string? GateVerdict(string taskId, IReadOnlyDictionary<string, double> accuracy, ModelVersionRecord? deployedVersion)
+    {
+        var gate = _options.Gate;
+        if (!gate.Enabled)
+        {
+            return null;
+        }
+
+        if (accuracy.TryGetValue(taskId, out double own) && own < gate.MinNewTaskAccuracy)
+        {
+            return $"accuracy on the new task {taskId} is {own:F2}%, below Gate:MinNewTaskAccuracy {gate.MinNewTaskAccuracy}%";
+        }
+
+        foreach (var (earlier, before) in deployedVersion?.Accuracy ?? [])
+        {
+            if (earlier != taskId && accuracy.TryGetValue(earlier, out double after) && before - after > gate.MaxForgettingPoints)
+            {
+                return $"accuracy on {earlier} fell from {before:F2}% to {after:F2}% ({before - after:F2} points > Gate:MaxForgettingPoints {gate.MaxForgettingPoints})";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Makes an older version current again; the next task continues from its memory and Fisher.</summary>
+    public async Task<ModelVersionRecord?> RollbackAsync(int version, CancellationToken cancellationToken)
+    {
+        await _deployment.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await RollbackLockedAsync(version, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _deployment.Release();
+        }
+    }
+
+    private async Task<ModelVersionRecord?> RollbackLockedAsync(int version, CancellationToken cancellationToken)
+    {
+        var record = store.Deploy(version);
+        if (record is null)
+        {
+            return null;
+        }
+
+        LoadDeployed();
+        logger.LogWarning("Rolled back: version {Version} deployed again", version);
+        await events.PublishAsync(EventTypes.ModelDeployed, record.TaskId, new Dictionary<string, object?>
+        {
+            ["version"] = record.Version,
+            ["accuracy"] = record.Accuracy,
+            ["rollback"] = true,
+        }, cancellationToken).ConfigureAwait(false);
+        await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
+        return record;
     }
 
     private static ScaledSamples Scaled(DecodedTask decoded)

@@ -16,6 +16,8 @@ public static class EventTypes
     public const string TrainingProgress = "training.progress";
     public const string ModelMerged = "model.merged";
     public const string ModelDeployed = "model.deployed";
+    public const string ModelRejected = "model.rejected";
+    public const string RequestRejected = "request.rejected";
     public const string JobFailed = "job.failed";
 }
 

@@ -134,13 +134,20 @@ public sealed class MqttConnection : IAsyncDisposable
     /// The payload is copied. If <paramref name="cancellationToken"/> fires mid-publication the message may or may
     /// not have been delivered and is not queued.
     /// </summary>
-    public async Task PublishAsync(string topic, ReadOnlyMemory<byte> payload, bool retain, CancellationToken cancellationToken)
+    public Task PublishAsync(string topic, ReadOnlyMemory<byte> payload, bool retain, CancellationToken cancellationToken) =>
+        PublishMessageAsync(new OutboxMessage(topic, payload.ToArray(), retain), cancellationToken);
+
+    /// <summary>Publishes an MQTT 5 reply: the payload on <paramref name="responseTopic"/> with the request's correlation
+    /// data and the given user properties (same delivery rules as <see cref="PublishAsync(string, ReadOnlyMemory{byte}, bool, CancellationToken)"/>).</summary>
+    public Task ReplyAsync(string responseTopic, ReadOnlyMemory<byte> correlationData, ReadOnlyMemory<byte> payload, IReadOnlyList<KeyValuePair<string, string>> userProperties, CancellationToken cancellationToken) =>
+        PublishMessageAsync(new OutboxMessage(responseTopic, payload.ToArray(), Retain: false) { CorrelationData = correlationData.ToArray(), UserProperties = userProperties }, cancellationToken);
+
+    private async Task PublishMessageAsync(OutboxMessage message, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _stopped) != 0, this);
-        ThrowIfInvalidTopic(topic);
+        ThrowIfInvalidTopic(message.Topic);
         cancellationToken.ThrowIfCancellationRequested();
 
-        var message = new OutboxMessage(topic, payload.ToArray(), retain);
         IMqttClient? client;
         lock (_sync)
         {
@@ -564,6 +571,16 @@ public sealed class MqttConnection : IAsyncDisposable
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .WithRetainFlag(message.Retain)
             .Build();
+        if (message.CorrelationData.Length > 0)
+        {
+            applicationMessage.CorrelationData = message.CorrelationData;
+        }
+
+        foreach (var (name, value) in message.UserProperties)
+        {
+            applicationMessage.UserProperties ??= [];
+            applicationMessage.UserProperties.Add(new MqttUserProperty(name, System.Text.Encoding.UTF8.GetBytes(value)));
+        }
 
         MqttClientPublishResult result;
         try

@@ -1,7 +1,14 @@
 namespace Became.Agent.Mqtt;
 
 /// <summary>A message waiting in the outbox; the payload is a private copy.</summary>
-internal sealed record OutboxMessage(string Topic, byte[] Payload, bool Retain);
+internal sealed record OutboxMessage(string Topic, byte[] Payload, bool Retain)
+{
+    /// <summary>MQTT 5 correlation data of a reply (empty for plain messages).</summary>
+    public byte[] CorrelationData { get; init; } = [];
+
+    /// <summary>MQTT 5 user properties.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> UserProperties { get; init; } = [];
+}
 
 /// <summary>
 /// Bounded FIFO of messages published while disconnected. Retained messages are state, so only the newest per topic

@@ -6,28 +6,104 @@ namespace Became.Agent.Serving;
 /// <param name="Version">0 before the first task is learned.</param>
 /// <param name="TaskIds">Task id of each head, in head order.</param>
 /// <param name="Network">The network, or null for version 0.</param>
-public sealed record DeployedSnapshot(int Version, IReadOnlyList<string> TaskIds, IContinualNetwork? Network)
+/// <param name="ModelSha256">sha256 of the model file (its blob name), or null for version 0.</param>
+public sealed record DeployedSnapshot(int Version, IReadOnlyList<string> TaskIds, IContinualNetwork? Network, string? ModelSha256 = null)
 {
     public static readonly DeployedSnapshot None = new(0, [], null);
 }
 
-/// <summary>Holds the deployed model and swaps it atomically; readers take a snapshot and keep using it.</summary>
+/// <summary>A reader's hold on a deployed snapshot: the network stays alive until every lease is released.</summary>
+public sealed class ModelLease : IDisposable
+{
+    private readonly DeployedModel _owner;
+    private readonly DeployedModel.Entry _entry;
+    private int _released;
+
+    internal ModelLease(DeployedModel owner, DeployedModel.Entry entry)
+    {
+        _owner = owner;
+        _entry = entry;
+    }
+
+    public DeployedSnapshot Snapshot => _entry.Snapshot;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            _owner.Release(_entry);
+        }
+    }
+}
+
+/// <summary>Holds the deployed model and swaps it atomically; readers lease a snapshot, and a replaced network is
+/// disposed only when its last lease ends.</summary>
 public sealed class DeployedModel : IDisposable
 {
-    private DeployedSnapshot _current = DeployedSnapshot.None;
+    private readonly Lock _gate = new();
+    private Entry _current = new(DeployedSnapshot.None);
 
-    public DeployedSnapshot Current => Volatile.Read(ref _current);
-
-    /// <summary>Makes <paramref name="next"/> the served model. The previous network is released once no reader
-    /// can still hold it; with no concurrent readers yet (inference arrives with the pull issue) that is now.</summary>
-    public void Swap(DeployedSnapshot next)
+    public DeployedSnapshot Current
     {
-        var previous = Interlocked.Exchange(ref _current, next);
-        if (!ReferenceEquals(previous.Network, next.Network))
+        get
         {
-            previous.Network?.Dispose();
+            lock (_gate)
+            {
+                return _current.Snapshot;
+            }
         }
     }
 
+    /// <summary>Leases the current snapshot; dispose the lease when done with the network.</summary>
+    public ModelLease Acquire()
+    {
+        lock (_gate)
+        {
+            _current.Leases++;
+            return new ModelLease(this, _current);
+        }
+    }
+
+    /// <summary>Makes <paramref name="next"/> the served model.</summary>
+    public void Swap(DeployedSnapshot next)
+    {
+        Entry previous;
+        lock (_gate)
+        {
+            previous = _current;
+            _current = new Entry(next);
+            previous.Retired = true;
+            if (previous.Leases > 0 || ReferenceEquals(previous.Snapshot.Network, next.Network))
+            {
+                return;
+            }
+        }
+
+        previous.Snapshot.Network?.Dispose();
+    }
+
     public void Dispose() => Swap(DeployedSnapshot.None);
+
+    internal void Release(Entry entry)
+    {
+        lock (_gate)
+        {
+            entry.Leases--;
+            if (entry.Leases > 0 || !entry.Retired)
+            {
+                return;
+            }
+        }
+
+        entry.Snapshot.Network?.Dispose();
+    }
+
+    internal sealed class Entry(DeployedSnapshot snapshot)
+    {
+        public DeployedSnapshot Snapshot { get; } = snapshot;
+
+        public int Leases { get; set; }
+
+        public bool Retired { get; set; }
+    }
 }

@@ -164,7 +164,7 @@ public sealed class AgentStore : IDisposable
 
     /// <summary>Commits a learned task: blobs, then the version, the task's record and the deployed pointer in
     /// one transaction, then a checkpoint; then the training payload is deleted (the test set stays).</summary>
-    public ModelVersionRecord Commit(CommittedTask committed)
+    public ModelVersionRecord Commit(CommittedTask committed, string? gateReason = null)
     {
         string modelBlob = Blobs.Put(committed.ModelFile);
         string stateBlob = Blobs.Put(committed.StateFile);
@@ -193,11 +193,12 @@ public sealed class AgentStore : IDisposable
                     Accuracy = committed.Accuracy,
                     TrainingSeconds = committed.TrainingSeconds,
                     CreatedAt = DateTime.UtcNow,
+                    GateReason = gateReason,
                 };
                 _versions.Insert(version);
                 var task = _tasks.FindById(committed.Task.Id) ?? throw new InvalidOperationException($"Task {committed.Task.Id} vanished from the store.");
                 payload = task.PayloadBlob;
-                task.State = TaskState.Learned;
+                task.State = gateReason is null ? TaskState.Learned : TaskState.NotDeployed;
                 task.Head = committed.Head;
                 task.Version = number;
                 task.TestBlob = testBlob;
@@ -205,7 +206,11 @@ public sealed class AgentStore : IDisposable
                 task.LearnedAt = DateTime.UtcNow;
                 task.Error = null;
                 _tasks.Update(task);
-                _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = number });
+                if (gateReason is null)
+                {
+                    _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = number });
+                }
+
                 _db.Commit();
             }
             catch
@@ -223,6 +228,39 @@ public sealed class AgentStore : IDisposable
         }
 
         return version;
+    }
+
+    /// <summary>Makes a stored version the deployed one again (rollback); false when it does not exist.</summary>
+    public ModelVersionRecord? Deploy(int version)
+    {
+        lock (_gate)
+        {
+            var record = _versions.FindById(version);
+            if (record is null)
+            {
+                return null;
+            }
+
+            _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = version });
+            _db.Checkpoint();
+            return record;
+        }
+    }
+
+    public ModelVersionRecord? FindVersion(int version)
+    {
+        lock (_gate)
+        {
+            return _versions.FindById(version);
+        }
+    }
+
+    public IReadOnlyList<TaskRecord> AllTasks()
+    {
+        lock (_gate)
+        {
+            return _tasks.FindAll().OrderBy(t => t.Sequence).ToList();
+        }
     }
 
     /// <summary>Marks a task as failed with its reason; it leaves the queue.</summary>

@@ -13,6 +13,9 @@ public enum TaskState
 
     /// <summary>Training failed; the reason is kept.</summary>
     Failed,
+
+    /// <summary>Learned into a stored version that the deployment gate kept from being deployed.</summary>
+    NotDeployed,
 }
 
 /// <summary>One accepted task (LiteDB document; the payload and test set live in blob files).</summary>
@@ -84,6 +87,9 @@ public sealed class ModelVersionRecord
     public double TrainingSeconds { get; set; }
 
     public DateTime CreatedAt { get; set; }
+
+    /// <summary>Why the deployment gate held this version back (null when it was deployed).</summary>
+    public string? GateReason { get; set; }
 }
 
 /// <summary>Single-valued settings of the store (the deployed version).</summary>

@@ -20,6 +20,8 @@ internal sealed class AgentHarness : IAsyncDisposable
     private readonly IMqttClient _observer;
     private IHost? _host;
 
+    private string[] _extraArgs = [];
+
     private AgentHarness(string dataDirectory, string deviceId, IMqttClient observer)
     {
         DataDirectory = dataDirectory;
@@ -40,12 +42,13 @@ internal sealed class AgentHarness : IAsyncDisposable
     public IReadOnlyList<JsonElement> Events => _events.ToArray();
 
     /// <summary>Starts an agent on the embedded broker (externalPort null) or on an external broker.</summary>
-    public static async Task<AgentHarness> StartAsync(int? externalPort = null, string? dataDirectory = null, string? deviceId = null, int epochs = 2)
+    public static async Task<AgentHarness> StartAsync(int? externalPort = null, string? dataDirectory = null, string? deviceId = null, int epochs = 2, params string[] extraArgs)
     {
         var harness = new AgentHarness(
             dataDirectory ?? Directory.CreateTempSubdirectory("became-agent-").FullName,
             deviceId ?? "dev" + Guid.NewGuid().ToString("N")[..8],
             new MqttClientFactory().CreateMqttClient());
+        harness._extraArgs = extraArgs;
         await harness.StartAgentAsync(externalPort, epochs);
         await harness.ObserveAsync();
         return harness;
@@ -62,6 +65,7 @@ internal sealed class AgentHarness : IAsyncDisposable
             "--Training:Threads=1",
             "--ShutdownSeconds=10",
         };
+        args.AddRange(_extraArgs);
         if (externalPort is int port)
         {
             args.Add($"--Broker:Host=127.0.0.1");

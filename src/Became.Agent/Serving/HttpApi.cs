@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Became.Agent.Configuration;
+using Became.Agent.Jobs;
+using Became.Agent.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Became.Agent.Serving;
+
+/// <summary>
+/// The HTTP endpoints on Kestrel, started only when HttpUrls is set (bind 127.0.0.1 for on-device use; off-device
+/// access needs an explicit address). With HttpToken set, everything but /healthz needs a bearer token.
+/// </summary>
+public sealed class HttpApi(
+    AgentStore store,
+    DeployedModel deployed,
+    InferenceService inference,
+    TrainingWorker worker,
+    IOptions<AgentOptions> options,
+    ILoggerFactory loggers) : IHostedService, IAsyncDisposable
+{
+    private readonly AgentOptions _options = options.Value;
+    private WebApplication? _app;
+
+    /// <summary>The addresses Kestrel listens on once started.</summary>
+    public IReadOnlyList<string> Addresses => _app?.Urls.ToList() ?? [];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(_options.HttpUrls))
+        {
+            return;
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls(_options.HttpUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggers);
+        var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            if (_options.HttpToken is { } token && context.Request.Path != "/healthz"
+                && context.Request.Headers.Authorization.ToString() != $"Bearer {token}")
+            {
+                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
+        Map(app);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _app = app;
+        loggers.CreateLogger<HttpApi>().LogInformation("HTTP on {Urls}{Token}", string.Join(", ", app.Urls), _options.HttpToken is null ? string.Empty : " (bearer token required)");
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void Map(WebApplication app)
+    {
+        app.MapGet("/healthz", () =>
+        {
+            int version = deployed.Current.Version;
+            return Results.Json(new { live = true, ready = version > 0, deployedVersion = version }, statusCode: version > 0 ? 200 : 503);
+        });
+        app.MapGet("/models", () =>
+        {
+            int current = deployed.Current.Version;
+            return Results.Json(store.Versions().Select(v => new
+            {
+                version = v.Version,
+                parent = v.ParentVersion,
+                taskId = v.TaskId,
+                tasks = v.TaskIds,
+                mergeCoefficient = v.MergeCoefficient,
+                accuracy = v.Accuracy,
+                sha256 = v.ModelBlob,
+                deployed = v.Version == current,
+                gateReason = v.GateReason,
+                createdAt = v.CreatedAt,
+            }));
+        });
+        app.MapGet("/models/current", (HttpContext context) => ModelFile(context, store.Deployed()));
+        app.MapGet("/models/{version:int}", (HttpContext context, int version) => ModelFile(context, store.FindVersion(version)));
+        app.MapPost("/models/{version:int}/deploy", async (int version, CancellationToken ct) =>
+        {
+            var record = await worker.RollbackAsync(version, ct).ConfigureAwait(false);
+            return record is null ? Results.Json(new { error = "unknown_version", message = $"There is no version {version}." }, statusCode: 404) : Results.Json(new { version = record.Version, deployed = true });
+        });
+        app.MapPost("/infer", async (HttpContext context) =>
+        {
+            using var buffer = new MemoryStream();
+            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted).ConfigureAwait(false);
+            try
+            {
+                var (taskId, inputs, count) = inference.Parse(buffer.ToArray());
+                return Results.Json(inference.Predict(taskId, inputs, count));
+            }
+            catch (RequestRejectedException e)
+            {
+                return Results.Json(new { error = e.Code, message = e.Message }, statusCode: e.Code is "unknown_task" or "no_model" ? 404 : 400);
+            }
+        });
+        app.MapGet("/tasks", () => Results.Json(store.AllTasks().Select(t => new
+        {
+            id = t.Id,
+            name = t.Name,
+            state = t.State.ToString().ToLowerInvariant(),
+            samples = t.Samples,
+            classes = t.Classes,
+            version = t.Version,
+            accuracy = t.Version is int v ? store.FindVersion(v)?.Accuracy.GetValueOrDefault(t.Id) : null,
+            acceptedAt = t.AcceptedAt,
+            learnedAt = t.LearnedAt,
+            error = t.Error,
+        })));
+        app.MapGet("/metrics", () => Results.Text(Metrics(), "text/plain; version=0.0.4"));
+    }
+
+    private IResult ModelFile(HttpContext context, ModelVersionRecord? record)
+    {
+        if (record is null)
+        {
+            return Results.Json(new { error = "unknown_version", message = "No such model version." }, statusCode: 404);
+        }
+
+        string etag = $"\"{record.ModelBlob}\"";
+        context.Response.Headers.ETag = etag;
+        context.Response.Headers["X-Model-Version"] = record.Version.ToString(CultureInfo.InvariantCulture);
+        if (context.Request.Headers.IfNoneMatch.Any(v => v == etag || v == record.ModelBlob))
+        {
+            return Results.StatusCode(StatusCodes.Status304NotModified);
+        }
+
+        return Results.Bytes(store.Blobs.Get(record.ModelBlob), "application/octet-stream", $"became-model-v{record.Version}.safetensors");
+    }
+
+    private string Metrics()
+    {
+        var versions = store.Versions();
+        var current = store.Deployed();
+        var text = new StringBuilder();
+        void Metric(string name, string help, string type, double value)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} {type}\n{name} {value.ToString(CultureInfo.InvariantCulture)}\n");
+        }
+
+        Metric("became_tasks_learned", "Tasks in the deployed model.", "gauge", current?.TaskIds.Length ?? 0);
+        Metric("became_queue_length", "Tasks waiting to be trained.", "gauge", store.QueueLength);
+        Metric("became_deployed_version", "Deployed model version (0 = none).", "gauge", current?.Version ?? 0);
+        Metric("became_model_versions", "Stored model versions.", "gauge", versions.Count);
+        Metric("became_last_merge_coefficient", "Merge coefficient of the deployed version (0 when it did not merge).", "gauge", current?.MergeCoefficient ?? 0);
+        text.Append("# HELP became_job_training_seconds Training seconds of each stored version's task.\n# TYPE became_job_training_seconds summary\n");
+        text.Append(CultureInfo.InvariantCulture, $"became_job_training_seconds_sum {versions.Sum(v => v.TrainingSeconds)}\nbecame_job_training_seconds_count {versions.Count}\n");
+        using var process = Process.GetCurrentProcess();
+        Metric("process_resident_memory_bytes", "Resident memory of the agent.", "gauge", process.WorkingSet64);
+        Metric("process_managed_heap_bytes", "Managed heap size.", "gauge", GC.GetTotalMemory(false));
+        return text.ToString();
+    }
+}

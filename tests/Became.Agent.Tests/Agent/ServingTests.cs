@@ -1,0 +1,233 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Became.Core.Data;
+using Became.Core.Serialization;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
+
+namespace Became.Agent.Tests.Agent;
+
+/// <summary>Pull, inference, rollback, the deployment gate and the HTTP token, against a real agent.</summary>
+public sealed class ServingTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
+    private const string Token = "test-token-0123456789";
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task<(AgentHarness Agent, HttpClient Http)> StartWithHttpAsync(params string[] extra)
+    {
+        int port = FreePort();
+        var agent = await AgentHarness.StartAsync(extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={Token}", .. extra]);
+        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        return (agent, http);
+    }
+
+    /// <summary>Sends an MQTT 5 request and waits for the reply on a private response topic.</summary>
+    private static async Task<MqttApplicationMessage> RequestAsync(AgentHarness agent, string suffix, byte[] payload)
+    {
+        using var client = new MqttClientFactory().CreateMqttClient();
+        var reply = new TaskCompletionSource<MqttApplicationMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        byte[] correlation = Guid.NewGuid().ToByteArray();
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            if (e.ApplicationMessage.CorrelationData is { } c && c.SequenceEqual(correlation))
+            {
+                reply.TrySetResult(e.ApplicationMessage);
+            }
+
+            return Task.CompletedTask;
+        };
+        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer(agent.BrokerHost, agent.BrokerPort).WithProtocolVersion(MqttProtocolVersion.V500).WithClientId("req-" + Guid.NewGuid().ToString("N")).Build());
+        string responseTopic = $"test/{Guid.NewGuid():N}/reply";
+        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await client.PublishAsync(new MqttApplicationMessageBuilder()
+            .WithTopic($"became/{agent.DeviceId}/{suffix}")
+            .WithPayload(payload)
+            .WithResponseTopic(responseTopic)
+            .WithCorrelationData(correlation)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .Build());
+        var message = await reply.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await client.DisconnectAsync();
+        return message;
+    }
+
+    private static string UserProperty(MqttApplicationMessage message, string name) =>
+        message.UserProperties!.Single(p => p.Name == name).ReadValueAsString();
+
+    private static byte[] InferRequest(string taskId, int task, int count)
+    {
+        var dataset = ImageClassificationDataset.Load();
+        var rows = Enumerable.Range(0, dataset.Test.Count).Where(i => dataset.Test.Label(i) / 2 == task).Take(count).ToList();
+        var inputs = rows.Select(r => dataset.Test.Image(r).ToArray().Select(b => Math.Round(b / 255.0, 6)).ToArray()).ToArray();
+        return JsonSerializer.SerializeToUtf8Bytes(new { taskId, inputs });
+    }
+
+    private static async Task<AgentHarness> LearnTwoTasksAsync(AgentHarness agent)
+    {
+        await agent.PublishTaskAsync("s0", AgentHarness.SplitTask(0, 300));
+        await agent.PublishTaskAsync("s1", AgentHarness.SplitTask(1, 300));
+        await agent.WaitForAsync("model.deployed", "s1", Patience);
+        return agent;
+    }
+
+    [Fact]
+    public async Task Pull_over_MQTT_and_HTTP_returns_the_same_file_whose_sha256_matches()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        await LearnTwoTasksAsync(agent);
+
+        var mqtt = await RequestAsync(agent, "models/pull", []);
+        byte[] overHttp = await http.GetByteArrayAsync("/models/current");
+        byte[] overMqtt = mqtt.Payload.ToArray();
+
+        Assert.Equal(overHttp, overMqtt);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(overMqtt)), UserProperty(mqtt, "sha256"));
+        Assert.Equal("2", UserProperty(mqtt, "version"));
+        var file = SafeTensorsFile.Parse(overMqtt);
+        Assert.Equal("2", file.Metadata["version"]);
+        Assert.Equal("[\"s0\",\"s1\"]", file.Metadata["tasks"]);
+    }
+
+    [Fact]
+    public async Task Unchanged_model_answers_304_to_its_ETag()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        await LearnTwoTasksAsync(agent);
+
+        using var first = await http.GetAsync("/models/current");
+        var etag = first.Headers.ETag!;
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/models/current");
+        request.Headers.IfNoneMatch.Add(etag);
+        using var second = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.NotModified, second.StatusCode);
+        Assert.Equal($"\"{Convert.ToHexStringLower(SHA256.HashData(await first.Content.ReadAsByteArrayAsync()))}\"", etag.Tag);
+    }
+
+    [Fact]
+    public async Task Inference_over_MQTT_and_HTTP_agree()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        await LearnTwoTasksAsync(agent);
+        byte[] request = InferRequest("s0", 0, 20);
+
+        var mqtt = JsonDocument.Parse((await RequestAsync(agent, "infer", request)).Payload.ToArray()).RootElement;
+        using var response = await http.PostAsync("/infer", new ByteArrayContent(request));
+        var overHttp = JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, mqtt.GetProperty("version").GetInt32());
+        Assert.Equal(mqtt.GetProperty("predictions").GetRawText(), overHttp.GetProperty("predictions").GetRawText());
+        Assert.Equal(mqtt.GetProperty("probabilities").GetRawText(), overHttp.GetProperty("probabilities").GetRawText());
+        Assert.Equal(20, mqtt.GetProperty("predictions").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Requests_for_unknown_tasks_or_versions_get_clear_error_replies()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        await LearnTwoTasksAsync(agent);
+
+        var unknownTask = await RequestAsync(agent, "infer", InferRequest("nope", 0, 2));
+        var unknownVersion = await RequestAsync(agent, "models/pull", Encoding.UTF8.GetBytes("{\"version\": 99}"));
+        using var httpUnknown = await http.GetAsync("/models/99");
+
+        Assert.Equal("unknown_task", UserProperty(unknownTask, "error"));
+        Assert.Equal("unknown_version", UserProperty(unknownVersion, "error"));
+        Assert.Equal(HttpStatusCode.NotFound, httpUnknown.StatusCode);
+    }
+
+    [Fact]
+    public async Task Rollback_restores_the_old_predictions_exactly()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        await agent.PublishTaskAsync("s0", AgentHarness.SplitTask(0, 300));
+        await agent.WaitForAsync("model.deployed", "s0", Patience);
+        byte[] request = InferRequest("s0", 0, 50);
+        string before = JsonDocument.Parse((await RequestAsync(agent, "infer", request)).Payload.ToArray()).RootElement.GetProperty("probabilities").GetRawText();
+        await agent.PublishTaskAsync("s1", AgentHarness.SplitTask(1, 300));
+        await agent.WaitForAsync("model.deployed", "s1", Patience);
+        string after = JsonDocument.Parse((await RequestAsync(agent, "infer", request)).Payload.ToArray()).RootElement.GetProperty("probabilities").GetRawText();
+
+        var reply = await RequestAsync(agent, "cmd/rollback", Encoding.UTF8.GetBytes("{\"version\": 1}"));
+        string rolledBack = JsonDocument.Parse((await RequestAsync(agent, "infer", request)).Payload.ToArray()).RootElement.GetProperty("probabilities").GetRawText();
+
+        Assert.NotEqual(before, after);
+        Assert.Equal(before, rolledBack);
+        Assert.Equal(1, agent.Deployed.Current.Version);
+        Assert.True(JsonDocument.Parse(reply.Payload.ToArray()).RootElement.GetProperty("deployed").GetBoolean());
+        Assert.Contains(agent.Events, e => AgentHarness.Type(e) == "model.deployed" && e.TryGetProperty("rollback", out var r) && r.GetBoolean());
+    }
+
+    [Fact]
+    public async Task Gate_keeps_a_model_that_failed_its_new_task_from_being_deployed()
+    {
+        var (agent, http) = await StartWithHttpAsync("--Gate:MinNewTaskAccuracy=75");
+        await using var _ = agent;
+        using var __ = http;
+        await agent.PublishTaskAsync("good", AgentHarness.SplitTask(0, 300));
+        await agent.WaitForAsync("model.deployed", "good", Patience);
+
+        await agent.PublishTaskAsync("shuffled", ShuffledLabels(AgentHarness.SplitTask(1, 600)));
+        var rejected = await agent.WaitForAsync("model.rejected", "shuffled", Patience);
+
+        Assert.Equal(1, agent.Deployed.Current.Version);
+        Assert.Equal(2, rejected.GetProperty("version").GetInt32());
+        Assert.Contains("MinNewTaskAccuracy", rejected.GetProperty("reason").GetString());
+        Assert.Equal(2, agent.Store.Versions().Count);
+    }
+
+    [Fact]
+    public async Task Http_endpoints_need_the_token_except_healthz()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        using var anonymous = new HttpClient { BaseAddress = http.BaseAddress };
+
+        using var models = await anonymous.GetAsync("/models");
+        using var health = await anonymous.GetAsync("/healthz");
+        using var authorised = await http.GetAsync("/models");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, models.StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode); // live, not ready: no model yet
+        Assert.Equal(HttpStatusCode.OK, authorised.StatusCode);
+    }
+
+    /// <summary>The same images with their labels permuted at random: nothing to learn.</summary>
+    private static byte[] ShuffledLabels(byte[] payload)
+    {
+        var file = SafeTensorsFile.Parse(payload);
+        var x = file.Find("x")!;
+        var y = file.Find("y")!;
+        var labels = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(y.Data.Span).ToArray();
+        new Random(7).Shuffle(labels);
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(labels.AsSpan()).ToArray();
+        return SafeTensorsFile.Write([x, y with { Data = bytes }], new Dictionary<string, string>(file.Metadata));
+    }
+}

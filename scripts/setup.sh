@@ -7,6 +7,9 @@ need_packages=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need_packages+=(dataset-fashion-mnist)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_packages+=(fonts-dejavu-core)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need_packages+=(mosquitto)
+# PyTorch and paho-mqtt for examples/python (Debian's python3, not a pyenv/venv one earlier on PATH).
+/usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need_packages+=(python3-torch)
+/usr/bin/python3 -c 'import paho.mqtt' >/dev/null 2>&1 || need_packages+=(python3-paho-mqtt)
 
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else

@@ -116,7 +116,8 @@ public sealed class GateOptions
     /// <summary>On by default: a device should not silently swap in a model that lost earlier skills.</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Largest allowed drop (percentage points) of held-out accuracy on any earlier task versus the deployed model.</summary>
+    /// <summary>Largest allowed drop (percentage points) of held-out accuracy on any earlier task versus the deployed
+    /// model, beyond two standard errors of the held-out sets' sampling noise.</summary>
     public double MaxForgettingPoints { get; set; } = 5;
 
     /// <summary>Lowest allowed held-out accuracy (percent) on the new task; 0 (off) by default because chance level

@@ -195,30 +195,11 @@ public sealed class TrainingWorker(
             outcome.MergeCoefficient, outcome.MemoryRanks, accuracy, outcome.Seconds);
     }
 
-    /// <summary>Why the gate holds a new version back, or null to deploy it.</summary>
-    private string? GateVerdict(string taskId, IReadOnlyDictionary<string, double> accuracy, ModelVersionRecord? deployedVersion)
-    {
-        var gate = _options.Gate;
-        if (!gate.Enabled)
-        {
-            return null;
-        }
+    private string? GateVerdict(string taskId, IReadOnlyDictionary<string, double> accuracy, ModelVersionRecord? deployedVersion) =>
+        DeploymentGate.Verdict(_options.Gate, taskId, accuracy, deployedVersion?.Accuracy, TestCount);
 
-        if (accuracy.TryGetValue(taskId, out double own) && own < gate.MinNewTaskAccuracy)
-        {
-            return $"accuracy on the new task {taskId} is {own:F2}%, below Gate:MinNewTaskAccuracy {gate.MinNewTaskAccuracy}%";
-        }
-
-        foreach (var (earlier, before) in deployedVersion?.Accuracy ?? [])
-        {
-            if (earlier != taskId && accuracy.TryGetValue(earlier, out double after) && before - after > gate.MaxForgettingPoints)
-            {
-                return $"accuracy on {earlier} fell from {before:F2}% to {after:F2}% ({before - after:F2} points > Gate:MaxForgettingPoints {gate.MaxForgettingPoints})";
-            }
-        }
-
-        return null;
-    }
+    private int TestCount(string taskId) =>
+        store.FindTask(taskId) is { } t ? (int)Math.Min(Intake.DecodedTask.MaxTestSamples, Math.Floor(t.Samples * t.TestFraction)) : 1;
 
     /// <summary>Makes an older version current again; the next task continues from its memory and Fisher.</summary>
     public async Task<ModelVersionRecord?> RollbackAsync(int version, CancellationToken cancellationToken)

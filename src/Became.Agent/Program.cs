@@ -16,6 +16,8 @@ const string usage = """
                [--device-id ID] [--data-dir DIR] [--broker HOST:PORT | --embedded-port PORT]
                [--demo split-fmnist [--demo-samples N]] [--epochs N] [--method became|gpm|fixed|finetune]
       publish  send tasks to a device (became publish --help)
+      pull     fetch a device's model over MQTT or HTTP (became pull -h)
+      infer    ask a device for predictions over MQTT or HTTP (became infer -h)
       bench    offline benchmark of the methods on split-fmnist or permuted-fmnist (became bench --help)
     """;
 
@@ -32,6 +34,8 @@ try
         "bench" => BenchCommand.Run(args[1..], Console.Out, Console.Error, cancel.Token),
         "run" => await AgentHost.RunAsync(args[1..]),
         "publish" => await PublishCommand.RunAsync(args[1..], Console.Out, Console.Error, cancel.Token),
+        "pull" => await RequestCommands.PullAsync(args[1..], Console.Out, Console.Error, cancel.Token),
+        "infer" => await RequestCommands.InferAsync(args[1..], Console.Out, Console.Error, cancel.Token),
         _ => Unknown(args[0]),
     };
 }

@@ -219,6 +219,32 @@ public sealed class ServingTests
         Assert.Equal(HttpStatusCode.OK, authorised.StatusCode);
     }
 
+    [Fact]
+    public async Task Pull_command_saves_the_deployed_model_over_MQTT_and_HTTP()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        await LearnTwoTasksAsync(agent);
+        string folder = Directory.CreateTempSubdirectory("became-pull-").FullName;
+        try
+        {
+            string viaMqtt = Path.Combine(folder, "mqtt.safetensors");
+            string viaHttp = Path.Combine(folder, "http.safetensors");
+            int mqttExit = await Hosting.RequestCommands.PullAsync(["--broker", $"{agent.BrokerHost}:{agent.BrokerPort}", "--device", agent.DeviceId, "-o", viaMqtt], TextWriter.Null, TextWriter.Null, CancellationToken.None);
+            int httpExit = await Hosting.RequestCommands.PullAsync(["--http", http.BaseAddress!.ToString(), "--token", Token, "--version", "1", "-o", viaHttp], TextWriter.Null, TextWriter.Null, CancellationToken.None);
+
+            Assert.Equal(0, mqttExit);
+            Assert.Equal(0, httpExit);
+            Assert.Equal(agent.Store.Blobs.Get(agent.Store.Deployed()!.ModelBlob), await File.ReadAllBytesAsync(viaMqtt));
+            Assert.Equal(agent.Store.Blobs.Get(agent.Store.FindVersion(1)!.ModelBlob), await File.ReadAllBytesAsync(viaHttp));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     /// <summary>The same images with their labels permuted at random: nothing to learn.</summary>
     private static byte[] ShuffledLabels(byte[] payload)
     {

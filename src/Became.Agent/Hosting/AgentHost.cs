@@ -79,6 +79,12 @@ public static class AgentHost
     /// <summary>Runs the agent until SIGTERM / Ctrl-C.</summary>
     public static async Task<int> RunAsync(string[] args)
     {
+        if (UnknownFlag(args) is string unknown)
+        {
+            Console.Error.WriteLine($"became run: unknown option '{unknown}'. Flags: {string.Join(", ", Switches.Keys)}; any setting as --Section:Key=value.");
+            return 2;
+        }
+
         var native = TorchRuntime.Initialize();
         using var host = Build(args);
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("became");
@@ -95,6 +101,25 @@ public static class AgentHost
 
         await host.RunAsync().ConfigureAwait(false);
         return 0;
+    }
+
+    private static readonly string[] SettingRoots =
+        ["DeviceId", "DataDirectory", "TopicRoot", "Broker", "Model", "Training", "Limits", "Gate", "HttpUrls", "HttpToken", "ShutdownSeconds", "Demo", "Logging"];
+
+    /// <summary>The first flag that neither is a known switch nor names a setting (a typo would otherwise be ignored).</summary>
+    internal static string? UnknownFlag(IReadOnlyList<string> args)
+    {
+        foreach (string arg in args.Where(a => a.StartsWith("--", StringComparison.Ordinal)))
+        {
+            string key = arg.Split('=', 2)[0];
+            string root = key[2..].Split(':', 2)[0];
+            if (!Switches.ContainsKey(key) && !SettingRoots.Contains(root, StringComparer.OrdinalIgnoreCase))
+            {
+                return arg;
+            }
+        }
+
+        return null;
     }
 
     // --broker HOST:PORT is one flag for two settings.

@@ -59,3 +59,18 @@ public sealed class AgentOptionsTests
         }
     }
 }
+
+public sealed class RunFlagTests
+{
+    [Fact]
+    public void Misspelled_flag_is_reported()
+    {
+        Assert.Equal("--devise-id", Hosting.AgentHost.UnknownFlag(["--devise-id", "x"]));
+    }
+
+    [Fact]
+    public void Known_flags_and_settings_are_accepted()
+    {
+        Assert.Null(Hosting.AgentHost.UnknownFlag(["--device-id", "x", "--Training:Epochs=3", "--HttpToken", "abcdefghijklmnopq", "--demo", "split-fmnist"]));
+    }
+}

@@ -114,26 +114,11 @@ public sealed class TrainingWorker(
                     ["accuracy"] = version.Accuracy,
                     ["deployedAccuracy"] = previous?.Accuracy,
                 }, cancellationToken).ConfigureAwait(false);
-                return;
             }
-
-            LoadDeployed();
-            logger.LogInformation(
-                "Task {TaskId} learned in {Seconds:F1} s (training {Training:F1} s): version {Version}, accuracy {Accuracy}",
-                task.Id, clock.Elapsed.TotalSeconds, committed.TrainingSeconds, version.Version,
-                string.Join(", ", version.Accuracy.Select(a => $"{a.Key} {a.Value:F2}%")));
-            if (committed.MergeCoefficient is { } a)
+            else
             {
-                await events.PublishAsync(EventTypes.ModelMerged, task.Id, new Dictionary<string, object?> { ["mergeCoefficient"] = a }, cancellationToken).ConfigureAwait(false);
+                await DeployAsync(task, committed, version, clock.Elapsed, cancellationToken).ConfigureAwait(false);
             }
-
-            await events.PublishAsync(EventTypes.ModelDeployed, task.Id, new Dictionary<string, object?>
-            {
-                ["version"] = version.Version,
-                ["accuracy"] = version.Accuracy,
-                ["memoryRanks"] = version.MemoryRanks,
-                ["trainingSeconds"] = Math.Round(committed.TrainingSeconds, 2),
-            }, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -158,6 +143,27 @@ public sealed class TrainingWorker(
         }
 
         await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task DeployAsync(TaskRecord task, CommittedTask committed, ModelVersionRecord version, TimeSpan elapsed, CancellationToken cancellationToken)
+    {
+        LoadDeployed();
+        logger.LogInformation(
+            "Task {TaskId} learned in {Seconds:F1} s (training {Training:F1} s): version {Version}, accuracy {Accuracy}",
+            task.Id, elapsed.TotalSeconds, committed.TrainingSeconds, version.Version,
+            string.Join(", ", version.Accuracy.Select(a => $"{a.Key} {a.Value:F2}%")));
+        if (committed.MergeCoefficient is { } a)
+        {
+            await events.PublishAsync(EventTypes.ModelMerged, task.Id, new Dictionary<string, object?> { ["mergeCoefficient"] = a }, cancellationToken).ConfigureAwait(false);
+        }
+
+        await events.PublishAsync(EventTypes.ModelDeployed, task.Id, new Dictionary<string, object?>
+        {
+            ["version"] = version.Version,
+            ["accuracy"] = version.Accuracy,
+            ["memoryRanks"] = version.MemoryRanks,
+            ["trainingSeconds"] = Math.Round(committed.TrainingSeconds, 2),
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     private CommittedTask Train(TaskRecord task, IProgress<EpochProgress> progress, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Text.Json;
 using Became.Agent.Tests.Agent;
 using Became.Core.Data;
@@ -28,9 +29,6 @@ public sealed class PythonExampleTests(ITestOutputHelper output)
         var record = agent.Store.Deployed()!;
         byte[] modelFile = agent.Store.Blobs.Get(record.ModelBlob);
         await File.WriteAllBytesAsync(temp.File("model.safetensors"), modelFile);
-        using var normalization = JsonDocument.Parse(SafeTensorsFile.Parse(modelFile).Metadata["normalization"]);
-        double mean = normalization.RootElement.GetProperty("mean").GetDouble();
-        double std = normalization.RootElement.GetProperty("std").GetDouble();
         var deployed = agent.Deployed.Current;
         Assert.Equal(record.Version, deployed.Version);
 
@@ -48,7 +46,10 @@ public sealed class PythonExampleTests(ITestOutputHelper output)
             long[] pythonPredictions = fromPython.RootElement.GetProperty("predictions").EnumerateArray().Select(p => p.GetInt64()).ToArray();
             float[][] pythonProbabilities = fromPython.RootElement.GetProperty("probabilities").EnumerateArray()
                 .Select(row => row.EnumerateArray().Select(p => p.GetSingle()).ToArray()).ToArray();
-            var (devicePredictions, deviceProbabilities) = DevicePredict(deployed.Network!, head, pixels, mean, std);
+            // The agent's own inference path (the one the infer topic and POST /infer use).
+            var answer = agent.Host.Services.GetRequiredService<Serving.InferenceService>().Predict(taskId, pixels.Select(b => b / 255f).ToArray(), Inputs);
+            var (devicePredictions, deviceProbabilities) = (answer.Predictions, answer.Probabilities);
+            Assert.Equal(deployed.Version, answer.Version);
 
             Assert.Equal(devicePredictions, pythonPredictions);
             Assert.Equal(deviceProbabilities.Length, pythonProbabilities.Length);
@@ -94,17 +95,4 @@ public sealed class PythonExampleTests(ITestOutputHelper output)
             .SelectMany(i => test.Image(i).ToArray()).ToArray();
     }
 
-    /// <summary>What the device computes: pixels / 255, (x - mean) / std, the network's head, softmax.</summary>
-    private static (long[] Predictions, float[][] Probabilities) DevicePredict(Became.Core.Models.IContinualNetwork network, int head, byte[] pixels, double mean, double std)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var x = tensor(pixels.Select(b => b / 255f).ToArray(), [Inputs, 784]).sub_(mean).div_(std);
-        var probabilities = F.softmax(network.Forward(x, head), 1);
-        float[] flat = probabilities.data<float>().ToArray();
-        int classes = (int)probabilities.shape[1];
-        return (
-            probabilities.argmax(1).data<long>().ToArray(),
-            Enumerable.Range(0, Inputs).Select(i => flat.AsSpan(i * classes, classes).ToArray()).ToArray());
-    }
 }

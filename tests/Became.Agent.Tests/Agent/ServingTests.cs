@@ -245,6 +245,27 @@ public sealed class ServingTests
         }
     }
 
+    [Fact]
+    public async Task Metrics_and_health_report_the_deployed_model()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        await LearnTwoTasksAsync(agent);
+
+        string metrics = await http.GetStringAsync("/metrics");
+        using var health = await http.GetAsync("/healthz");
+        var tasks = JsonDocument.Parse(await http.GetStringAsync("/tasks")).RootElement;
+
+        Assert.Contains("became_deployed_version 2\n", metrics);
+        Assert.Contains("became_tasks_learned 2\n", metrics);
+        Assert.Contains("became_queue_length 0\n", metrics);
+        Assert.Matches(@"process_resident_memory_bytes [1-9][0-9]+", metrics);
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal(["s0", "s1"], tasks.EnumerateArray().Select(t => t.GetProperty("id").GetString()));
+        Assert.All(tasks.EnumerateArray(), t => Assert.Equal("learned", t.GetProperty("state").GetString()));
+    }
+
     /// <summary>The same images with their labels permuted at random: nothing to learn.</summary>
     private static byte[] ShuffledLabels(byte[] payload)
     {

@@ -46,6 +46,8 @@ public static class AgentHost
             o.TimestampFormat = "HH:mm:ss ";
         });
         builder.Services.AddSystemd();
+        builder.Services.AddSingleton<AgentHeartbeat>();
+        builder.Services.AddHostedService(sp => new SystemdWatchdog(SystemdWatchdogOptions.FromEnvironment(), sp.GetRequiredService<AgentHeartbeat>(), sp.GetRequiredService<ILogger<SystemdWatchdog>>()));
         builder.Services.AddSingleton<IPostConfigureOptions<AgentOptions>, AgentOptionsDefaults>();
         builder.Services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
         builder.Services.AddOptions<AgentOptions>().Bind(builder.Configuration).ValidateOnStart();

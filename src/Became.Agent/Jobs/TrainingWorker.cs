@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Became.Agent.Configuration;
+using Became.Agent.Hosting;
 using Became.Agent.Intake;
 using Became.Agent.Messaging;
 using Became.Agent.Serving;
@@ -25,6 +26,7 @@ public sealed class TrainingWorker(
     AgentEvents events,
     JobSignal signal,
     IOptions<AgentOptions> options,
+    AgentHeartbeat heartbeat,
     ILogger<TrainingWorker> logger) : BackgroundService
 {
     private readonly AgentOptions _options = options.Value;
@@ -64,10 +66,12 @@ public sealed class TrainingWorker(
         await PublishStatusAsync(stoppingToken).ConfigureAwait(false);
         while (!stoppingToken.IsCancellationRequested)
         {
+            heartbeat.Beat();
             var next = store.QueuedTasks().FirstOrDefault();
             if (next is null)
             {
-                await signal.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken).ConfigureAwait(false);
+                // Short, so an idle worker keeps beating for the systemd watchdog.
+                await signal.WaitAsync(TimeSpan.FromSeconds(5), stoppingToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -97,7 +101,7 @@ public sealed class TrainingWorker(
         try
         {
             var clock = Stopwatch.StartNew();
-            var committed = await Task.Run(() => Train(task, new ChannelProgress(progress.Writer), cancellationToken), cancellationToken).ConfigureAwait(false);
+            var committed = await Task.Run(() => Train(task, new ChannelProgress(progress.Writer, heartbeat), cancellationToken), cancellationToken).ConfigureAwait(false);
             progress.Writer.TryComplete();
             await pump.ConfigureAwait(false);
             var previous = store.Deployed();
@@ -274,9 +278,13 @@ public sealed class TrainingWorker(
 
     private Task PublishStatusAsync(CancellationToken cancellationToken) => events.PublishStatusAsync(Status(), cancellationToken);
 
-    /// <summary>Progress that only queues (the training thread must not wait on the network).</summary>
-    private sealed class ChannelProgress(ChannelWriter<EpochProgress> writer) : IProgress<EpochProgress>
+    /// <summary>Progress that only queues (the training thread must not wait on the network); each epoch is a heartbeat.</summary>
+    private sealed class ChannelProgress(ChannelWriter<EpochProgress> writer, AgentHeartbeat heartbeat) : IProgress<EpochProgress>
     {
-        public void Report(EpochProgress value) => writer.TryWrite(value);
+        public void Report(EpochProgress value)
+        {
+            heartbeat.Beat();
+            writer.TryWrite(value);
+        }
     }
 }

@@ -6,7 +6,7 @@ public static class TaskIdRules
     /// <summary>Longest accepted id.</summary>
     public const int MaxLength = 128;
 
-    /// <summary>True for 1–128 characters of [A-Za-z0-9._-] not starting with '.'; otherwise false and why.</summary>
+    /// <summary>True for 1–128 characters of [A-Za-z0-9._-] not starting with '.' and without '..'; otherwise false and why.</summary>
     public static bool IsValid(string id, out string reason)
     {
         reason = Check(id) ?? "";
@@ -39,7 +39,13 @@ public static class TaskIdRules
             return $"task id '{id}' is reserved (it names a directory)";
         }
 
-        // Leading dots would make hidden files and leave room for relative-path tricks.
-        return id[0] == '.' ? "task id starts with '.'" : null;
+        // Leading dots would make hidden files, and ".." anywhere looks like path traversal to any tool that
+        // turns ids into paths (logs, exports): refuse both rather than reason about each use.
+        if (id[0] == '.')
+        {
+            return "task id starts with '.'";
+        }
+
+        return id.Contains("..", StringComparison.Ordinal) ? "task id contains '..'" : null;
     }
 }

@@ -13,7 +13,7 @@ using MQTTnet.Protocol;
 namespace Became.Agent.Tests.Agent;
 
 /// <summary>Runs a real agent host in-process (real broker, real LiteDB in a temp folder) and watches its events.</summary>
-internal sealed class AgentHarness : IAsyncDisposable
+public sealed class AgentHarness : IAsyncDisposable
 {
     private static readonly Lazy<ImageClassificationDataset> Dataset = new(() => ImageClassificationDataset.Load());
     private readonly ConcurrentQueue<JsonElement> _events = new();

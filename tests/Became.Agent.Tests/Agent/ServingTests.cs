@@ -161,6 +161,38 @@ public sealed class ServingTests
     }
 
     [Fact]
+    public async Task Infer_with_a_wrong_shape_gets_a_bad_shape_reply()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        await LearnTwoTasksAsync(agent);
+
+        var reply = await RequestAsync(agent, "infer", Encoding.UTF8.GetBytes("{\"taskId\": \"s0\", \"inputs\": [[0.1, 0.2, 0.3]]}"));
+        using var overHttp = await http.PostAsync("/infer", new StringContent("{\"taskId\": \"s0\", \"inputs\": [[0.1]]}"));
+
+        Assert.Equal("bad_shape", UserProperty(reply, "error"));
+        Assert.Equal(HttpStatusCode.BadRequest, overHttp.StatusCode);
+    }
+
+    [Fact]
+    public async Task Request_without_a_response_topic_is_answered_with_an_event()
+    {
+        await using var agent = await AgentHarness.StartAsync();
+        await agent.PublishTaskAsync("s0", AgentHarness.SplitTask(0, 200));
+        await agent.WaitForAsync("model.deployed", "s0", Patience);
+
+        using var client = new MqttClientFactory().CreateMqttClient();
+        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer(agent.BrokerHost, agent.BrokerPort).WithProtocolVersion(MqttProtocolVersion.V500).Build());
+        await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"became/{agent.DeviceId}/models/pull").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await client.DisconnectAsync();
+
+        var rejected = await agent.WaitForEventAsync(e => AgentHarness.Type(e) == "request.rejected", TimeSpan.FromSeconds(30), "request.rejected");
+        Assert.Equal("no_response_topic", rejected.GetProperty("reason").GetString());
+        Assert.Equal(1, agent.Deployed.Current.Version);
+    }
+
+    [Fact]
     public async Task Rollback_restores_the_old_predictions_exactly()
     {
         var (agent, http) = await StartWithHttpAsync();

@@ -55,6 +55,15 @@ public sealed class TaskIdRulesTests
         Assert.Contains("reserved", reason, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("a..b")]
+    [InlineData("task..")]
+    public void Double_dot_inside_an_id_is_rejected(string id)
+    {
+        Assert.False(TaskIdRules.IsValid(id, out var reason));
+        Assert.Contains("'..'", reason, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Leading_dot_is_rejected()
     {

@@ -71,6 +71,7 @@ public sealed class MessagingService(
     TaskIntake intake,
     Serving.ModelRequests requests,
     TrainingWorker worker,
+    Storage.AgentStore store,
     ILogger<MessagingService> logger) : IHostedService
 {
     private MqttConnection? _connection;
@@ -78,6 +79,11 @@ public sealed class MessagingService(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (store.RemovedOrphans > 0)
+        {
+            logger.LogWarning("Removed {Count} unreferenced blob files left by an interrupted commit", store.RemovedOrphans);
+        }
+
         worker.LoadDeployed();
         await endpoint.StartAsync(cancellationToken).ConfigureAwait(false);
         _connection = (MqttConnection)services.GetService(typeof(MqttConnection))!;

@@ -38,8 +38,6 @@ public sealed class TrainingWorker(
     /// <summary>The state published in status: idle or training.</summary>
     public string State { get; private set; } = "idle";
 
-    public string? LastError => _lastError;
-
     /// <summary>Loads the stored deployed version into the serving holder (called at start-up).</summary>
     public void LoadDeployed()
     {

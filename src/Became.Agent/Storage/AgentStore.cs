@@ -115,15 +115,6 @@ public sealed class AgentStore : IDisposable
         }
     }
 
-    /// <summary>Learned tasks in the order they were learned (their heads' order).</summary>
-    public IReadOnlyList<TaskRecord> LearnedTasks()
-    {
-        lock (_gate)
-        {
-            return _tasks.Find(t => t.State == TaskState.Learned).OrderBy(t => t.Head).ToList();
-        }
-    }
-
     public int QueueLength
     {
         get

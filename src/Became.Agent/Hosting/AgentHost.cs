@@ -133,11 +133,11 @@ public static class AgentHost
             return;
         }
 
-        int colon = address.LastIndexOf(':');
-        var values = new Dictionary<string, string?> { ["Broker:Host"] = colon > 0 ? address[..colon] : address };
-        if (colon > 0)
+        var (host, port) = BrokerAddress.Split(address);
+        var values = new Dictionary<string, string?> { ["Broker:Host"] = host };
+        if (port is not null)
         {
-            values["Broker:Port"] = address[(colon + 1)..];
+            values["Broker:Port"] = port;
         }
 
         configuration.AddInMemoryCollection(values);

@@ -35,9 +35,7 @@ public static class PublishCommand
         {
             string broker = values.GetValueOrDefault("--broker") ?? throw new ArgumentException("--broker HOST:PORT is required.");
             string device = values.GetValueOrDefault("--device") ?? throw new ArgumentException("--device ID is required.");
-            int colon = broker.LastIndexOf(':');
-            string host = colon > 0 ? broker[..colon] : broker;
-            int port = colon > 0 ? int.Parse(broker[(colon + 1)..], CultureInfo.InvariantCulture) : 1883;
+            var (host, port) = BrokerAddress.Parse(broker);
             IReadOnlyList<(string, byte[])> tasks;
             if (values.TryGetValue("--file", out string? file))
             {

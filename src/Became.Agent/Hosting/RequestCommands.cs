@@ -72,7 +72,7 @@ public static class RequestCommands
             await (problem is null ? output : error).WriteLineAsync(problem is null ? Encoding.UTF8.GetString(body) : $"became infer: {problem}").ConfigureAwait(false);
             return problem is null ? 0 : 1;
         }
-        catch (Exception e) when (e is IOException or HttpRequestException or MQTTnet.Exceptions.MqttCommunicationException or TimeoutException)
+        catch (Exception e) when (e is IOException or HttpRequestException or MQTTnet.Exceptions.MqttCommunicationException or TimeoutException or FormatException)
         {
             await error.WriteLineAsync($"became infer: {e.Message}").ConfigureAwait(false);
             return 1;
@@ -115,7 +115,7 @@ public static class RequestCommands
     {
         string broker = values.GetValueOrDefault("--broker") ?? throw new IOException("--broker HOST:PORT (or --http URL) is required.");
         string device = values.GetValueOrDefault("--device") ?? throw new IOException("--device ID is required.");
-        int colon = broker.LastIndexOf(':');
+        var (host, port) = BrokerAddress.Parse(broker);
         using var client = new MqttClientFactory().CreateMqttClient();
         var reply = new TaskCompletionSource<MqttApplicationMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         byte[] correlation = Guid.NewGuid().ToByteArray();
@@ -129,7 +129,7 @@ public static class RequestCommands
             return Task.CompletedTask;
         };
         await client.ConnectAsync(new MqttClientOptionsBuilder()
-            .WithTcpServer(colon > 0 ? broker[..colon] : broker, colon > 0 ? int.Parse(broker[(colon + 1)..], CultureInfo.InvariantCulture) : 1883)
+            .WithTcpServer(host, port)
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithClientId($"became-cli-{Guid.NewGuid():N}")
             .Build(), cancellationToken).ConfigureAwait(false);

@@ -136,9 +136,14 @@ public static class ModelFiles
         var parsed = SafeTensorsFile.Parse(file);
         var x = parsed.Find("x") ?? throw new InvalidDataException("Test set without x.");
         var y = parsed.Find("y") ?? throw new InvalidDataException("Test set without y.");
-        using var scope = NewDisposeScope();
-        var xt = SafeTensorsFile.ToTensor(x);
-        var yt = SafeTensorsFile.ToTensor(y);
-        return new ScaledSamples(xt.data<float>().ToArray(), yt.data<long>().ToArray(), (int)x.Shape[1]);
+        if (x.DType != SafeTensorDType.F32 || y.DType != SafeTensorDType.I64 || x.Shape.Length != 2)
+        {
+            throw new InvalidDataException($"Test set has x {x.DType} [{string.Join(", ", x.Shape)}] and y {y.DType}; expected F32 [n, features] and I64.");
+        }
+
+        return new ScaledSamples(
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(x.Data.Span).ToArray(),
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(y.Data.Span).ToArray(),
+            (int)x.Shape[1]);
     }
 }

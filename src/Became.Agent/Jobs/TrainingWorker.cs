@@ -245,13 +245,13 @@ public sealed class TrainingWorker(
 
     private static ScaledSamples Scaled(DecodedTask decoded)
     {
+        // The decoded arrays belong to this job alone: scale in place rather than copy tens of MB.
         var inputs = decoded.Inputs;
         if (decoded.InputsAreBytes)
         {
-            inputs = new float[inputs.Length];
             for (int i = 0; i < inputs.Length; i++)
             {
-                inputs[i] = decoded.Inputs[i] / 255f;
+                inputs[i] /= 255f;
             }
         }
 

@@ -28,14 +28,7 @@ public sealed class BlobStore
             return name;
         }
 
-        string temp = Path.Combine(Directory, $".{name}.{Environment.ProcessId}.tmp");
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            stream.Write(bytes);
-            stream.Flush(flushToDisk: true);
-        }
-
-        File.Move(temp, path, overwrite: true);
+        Became.Core.IO.AtomicFile.Write(path, bytes);
         return name;
     }
 

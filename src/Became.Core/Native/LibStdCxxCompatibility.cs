@@ -68,18 +68,16 @@ public static class LibStdCxxCompatibility
     /// hash, atomically, and returns the path. An existing identical copy is reused.</summary>
     public static string WritePrivateCopy(byte[] bytes, string directory, string fileName)
     {
-        string hash = Convert.ToHexStringLower(SHA256.HashData(bytes))[..16];
-        string folder = Path.Combine(directory, hash);
+        byte[] digest = SHA256.HashData(bytes);
+        string folder = Path.Combine(directory, Convert.ToHexStringLower(digest)[..16]);
         string path = Path.Combine(folder, fileName);
-        if (File.Exists(path) && new FileInfo(path).Length == bytes.Length && SHA256.HashData(File.ReadAllBytes(path)).AsSpan().SequenceEqual(SHA256.HashData(bytes)))
+        if (File.Exists(path) && new FileInfo(path).Length == bytes.Length && SHA256.HashData(File.ReadAllBytes(path)).AsSpan().SequenceEqual(digest))
         {
             return path;
         }
 
         Directory.CreateDirectory(folder);
-        string temp = Path.Combine(folder, $".{fileName}.{Environment.ProcessId}.tmp");
-        File.WriteAllBytes(temp, bytes);
-        File.Move(temp, path, overwrite: true);
+        IO.AtomicFile.Write(path, bytes);
         return path;
     }
 }

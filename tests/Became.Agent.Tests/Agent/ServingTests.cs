@@ -19,16 +19,9 @@ public sealed class ServingTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
     private const string Token = "test-token-0123456789";
 
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private static async Task<(AgentHarness Agent, HttpClient Http)> StartWithHttpAsync(params string[] extra)
     {
-        int port = FreePort();
+        int port = Mqtt.TestBrokers.FreePort();
         var agent = await AgentHarness.StartAsync(extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={Token}", .. extra]);
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);

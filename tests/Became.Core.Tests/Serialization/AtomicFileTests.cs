@@ -1,9 +1,10 @@
+using Became.Core.IO;
 using Became.Core.Serialization;
 using Became.Core.Tests.Data;
 
 namespace Became.Core.Tests.Serialization;
 
-public sealed class SafeTensorsAtomicWriteTests : IDisposable
+public sealed class AtomicFileTests : IDisposable
 {
     private readonly TempDirectory _dir = new();
 
@@ -14,7 +15,7 @@ public sealed class SafeTensorsAtomicWriteTests : IDisposable
     {
         var path = _dir.File("model.safetensors");
 
-        SafeTensorsFile.WriteFileAtomic(path, [1, 2, 3]);
+        AtomicFile.Write(path, [1, 2, 3]);
 
         Assert.Equal(new byte[] { 1, 2, 3 }, File.ReadAllBytes(path));
     }
@@ -25,7 +26,7 @@ public sealed class SafeTensorsAtomicWriteTests : IDisposable
         var path = _dir.File("model.safetensors");
         File.WriteAllBytes(path, [9, 9, 9, 9, 9]);
 
-        SafeTensorsFile.WriteFileAtomic(path, [4, 5]);
+        AtomicFile.Write(path, [4, 5]);
 
         Assert.Equal(new byte[] { 4, 5 }, File.ReadAllBytes(path));
     }
@@ -33,7 +34,7 @@ public sealed class SafeTensorsAtomicWriteTests : IDisposable
     [Fact]
     public void Leaves_no_temporary_file_behind()
     {
-        SafeTensorsFile.WriteFileAtomic(_dir.File("a.safetensors"), [1]);
+        AtomicFile.Write(_dir.File("a.safetensors"), [1]);
 
         Assert.Equal(["a.safetensors"], Directory.GetFiles(_dir.Path).Select(Path.GetFileName));
     }
@@ -43,7 +44,7 @@ public sealed class SafeTensorsAtomicWriteTests : IDisposable
     {
         var path = Path.Combine(_dir.Path, "absent", "a.safetensors");
 
-        Assert.Throws<DirectoryNotFoundException>(() => SafeTensorsFile.WriteFileAtomic(path, [1]));
+        Assert.Throws<DirectoryNotFoundException>(() => AtomicFile.Write(path, [1]));
         Assert.Empty(Directory.GetFileSystemEntries(_dir.Path));
     }
 }

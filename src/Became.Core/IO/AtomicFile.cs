@@ -1,16 +1,15 @@
-namespace Became.Core.Serialization;
+namespace Became.Core.IO;
 
-/// <summary>File helpers for safetensors payloads.</summary>
-public sealed partial class SafeTensorsFile
+/// <summary>Writes a file so a crash leaves either the old content or the new, never a torn file.</summary>
+public static class AtomicFile
 {
     /// <summary>
-    /// Replaces <paramref name="path"/> with <paramref name="bytes"/> so a crash leaves either the old file or the new one:
-    /// writes a temporary file in the same folder, flushes it to disk, then renames it over the target.
+    /// Replaces <paramref name="path"/> with <paramref name="bytes"/>: writes a temporary file in the same folder,
+    /// flushes it to disk, then renames it over the target.
     /// </summary>
-    public static void WriteFileAtomic(string path, byte[] bytes)
+    public static void Write(string path, ReadOnlySpan<byte> bytes)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        ArgumentNullException.ThrowIfNull(bytes);
         var target = Path.GetFullPath(path);
         var folder = Path.GetDirectoryName(target) ?? throw new ArgumentException($"{path} has no parent folder", nameof(path));
         var temp = Path.Combine(folder, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");

@@ -23,6 +23,8 @@ public sealed class AgentOptions
 
     public LimitOptions Limits { get; set; } = new();
 
+    public JobOptions Jobs { get; set; } = new();
+
     /// <summary>HTTP endpoints, e.g. http://127.0.0.1:8080 (none when empty); off-device access needs an explicit bind.</summary>
     public string? HttpUrls { get; set; }
 
@@ -133,6 +135,20 @@ public sealed class LimitOptions
     public int MaxQueuedTasks { get; set; } = 100;
 
     public int MaxSamplesPerTask { get; set; } = 200_000;
+}
+
+/// <summary>How a job that failed for a transient reason (an I/O error such as a full disk) is retried.</summary>
+public sealed class JobOptions
+{
+    /// <summary>Seconds before the first retry; each further failure doubles it.</summary>
+    public double RetryInitialSeconds { get; set; } = 5;
+
+    /// <summary>The longest wait between retries; a transient failure is retried for as long as it lasts.</summary>
+    public double RetryMaxSeconds { get; set; } = 300;
+
+    /// <summary>The wait before retry number <paramref name="attempt"/> (1 after the first failure).</summary>
+    public TimeSpan RetryDelay(int attempt) =>
+        TimeSpan.FromSeconds(Math.Min(RetryMaxSeconds, RetryInitialSeconds * Math.Pow(2, Math.Clamp(attempt - 1, 0, 30))));
 }
 
 /// <summary>Fills list settings that the configuration left empty (the binder cannot replace array defaults).</summary>

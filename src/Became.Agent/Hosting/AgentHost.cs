@@ -53,7 +53,7 @@ public static class AgentHost
         builder.Services.AddOptions<AgentOptions>().Bind(builder.Configuration).ValidateOnStart();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(builder.Configuration.GetValue("ShutdownSeconds", 20)));
 
-        builder.Services.AddSingleton(sp => new AgentStore(sp.GetRequiredService<IOptions<AgentOptions>>().Value.DataDirectory));
+        builder.Services.AddSingleton(sp => new AgentStore(sp.GetRequiredService<IOptions<AgentOptions>>().Value.DataDirectory, sp.GetService<IStorageFaults>()));
         builder.Services.AddSingleton<DeployedModel>();
         builder.Services.AddSingleton<JobSignal>();
         builder.Services.AddSingleton<BrokerEndpoint>();
@@ -106,7 +106,7 @@ public static class AgentHost
     }
 
     private static readonly string[] SettingRoots =
-        ["DeviceId", "DataDirectory", "TopicRoot", "Broker", "Model", "Training", "Limits", "Gate", "HttpUrls", "HttpToken", "ShutdownSeconds", "Demo", "Logging"];
+        ["DeviceId", "DataDirectory", "TopicRoot", "Broker", "Model", "Training", "Limits", "Jobs", "Gate", "HttpUrls", "HttpToken", "ShutdownSeconds", "Demo", "Logging"];
 
     /// <summary>The first flag that neither is a known switch nor names a setting (a typo would otherwise be ignored).</summary>
     internal static string? UnknownFlag(IReadOnlyList<string> args)

@@ -84,7 +84,7 @@ public sealed class MessagingService(
             logger.LogWarning("Removed {Count} unreferenced blob files left by an interrupted commit", store.RemovedOrphans);
         }
 
-        worker.LoadDeployed();
+        worker.LoadDeployedAtStartup();
         await endpoint.StartAsync(cancellationToken).ConfigureAwait(false);
         _connection = (MqttConnection)services.GetService(typeof(MqttConnection))!;
         _events = (AgentEvents)services.GetService(typeof(AgentEvents))!;

@@ -30,6 +30,8 @@ public sealed class TrainingWorker(
     ILogger<TrainingWorker> logger) : BackgroundService
 {
     private readonly AgentOptions _options = options.Value;
+    private readonly TestPause _pause = TestPause.FromEnvironment();
+    private StartupFallback? _fallback;
 
     // Jobs and rollbacks both move the deployed pointer: one at a time.
     private readonly SemaphoreSlim _deployment = new(1, 1);
@@ -38,10 +40,68 @@ public sealed class TrainingWorker(
     /// <summary>The state published in status: idle or training.</summary>
     public string State { get; private set; } = "idle";
 
-    /// <summary>Loads the stored deployed version into the serving holder (called at start-up).</summary>
-    public void LoadDeployed()
+    /// <summary>
+    /// Start-up: loads the deployed version, checking every file against its sha256. A corrupt or missing model or
+    /// state file is logged and announced (model.corrupt), the version is marked, and the newest intact ancestor
+    /// (or none) is deployed instead, so the agent starts serving the last good model rather than failing.
+    /// </summary>
+    public void LoadDeployedAtStartup()
     {
-        var version = store.Deployed();
+        var deployedVersion = store.Deployed();
+        var candidate = deployedVersion;
+        var problems = new List<string>();
+        while (candidate is not null)
+        {
+            try
+            {
+                LoadDeployed(candidate);
+                break;
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
+            {
+                string reason = $"version {candidate.Version}: {e.Message}";
+                logger.LogError("Model version {Version} failed its checksum at start-up and will not be served: {Reason}", candidate.Version, e.Message);
+                store.MarkCorrupt(candidate.Version, e.Message);
+                problems.Add(reason);
+                candidate = LastGoodBefore(candidate);
+            }
+        }
+
+        if (problems.Count == 0)
+        {
+            return;
+        }
+
+        store.SetDeployed(candidate?.Version ?? 0);
+        if (candidate is null)
+        {
+            deployed.Swap(DeployedSnapshot.None);
+        }
+
+        var lost = (deployedVersion?.TaskIds ?? []).Except(candidate?.TaskIds ?? []).ToArray();
+        logger.LogError(
+            "Fell back from model version {Corrupt} to version {Fallback}; tasks no longer in the deployed model: [{Lost}]",
+            deployedVersion!.Version, candidate?.Version ?? 0, string.Join(", ", lost));
+        _fallback = new StartupFallback(deployedVersion.Version, candidate?.Version ?? 0, problems, lost);
+    }
+
+    // The parent chain first (what the corrupt version was built on), skipping versions already known to be corrupt.
+    private ModelVersionRecord? LastGoodBefore(ModelVersionRecord version)
+    {
+        var parent = version.ParentVersion == 0 ? null : store.FindVersion(version.ParentVersion);
+        while (parent is not null && parent.Corrupt is not null)
+        {
+            parent = parent.ParentVersion == 0 ? null : store.FindVersion(parent.ParentVersion);
+        }
+
+        return parent;
+    }
+
+    /// <summary>Loads the stored deployed version into the serving holder.</summary>
+    public void LoadDeployed() => LoadDeployed(store.Deployed());
+
+    private void LoadDeployed(ModelVersionRecord? version)
+    {
         if (version is null)
         {
             deployed.Swap(DeployedSnapshot.None);
@@ -61,6 +121,18 @@ public sealed class TrainingWorker(
         // Training is CPU-bound: leave the host's start-up thread at once.
         await Task.Yield();
         TorchSharp.torch.set_num_threads(_options.Training.Threads);
+        if (_fallback is { } fallback)
+        {
+            _lastError = $"model version {fallback.CorruptVersion} corrupt; serving version {fallback.FallbackVersion}";
+            await events.PublishAsync(EventTypes.ModelCorrupt, null, new Dictionary<string, object?>
+            {
+                ["version"] = fallback.CorruptVersion,
+                ["fallbackVersion"] = fallback.FallbackVersion,
+                ["reasons"] = fallback.Reasons,
+                ["lostTasks"] = fallback.LostTasks,
+            }, stoppingToken).ConfigureAwait(false);
+        }
+
         await PublishStatusAsync(stoppingToken).ConfigureAwait(false);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -70,6 +142,14 @@ public sealed class TrainingWorker(
             {
                 // Short, so an idle worker keeps beating for the systemd watchdog.
                 await signal.WaitAsync(TimeSpan.FromSeconds(5), stoppingToken).ConfigureAwait(false);
+                continue;
+            }
+
+            // A task backing off after a transient failure holds the queue: tasks are learned in arrival order.
+            var wait = next.RetryAt is DateTime retryAt ? retryAt - DateTime.UtcNow : TimeSpan.Zero;
+            if (wait > TimeSpan.Zero)
+            {
+                await signal.WaitAsync(wait < TimeSpan.FromSeconds(5) ? wait : TimeSpan.FromSeconds(5), stoppingToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -99,12 +179,12 @@ public sealed class TrainingWorker(
         try
         {
             var clock = Stopwatch.StartNew();
-            var committed = await Task.Run(() => Train(task, new ChannelProgress(progress.Writer, heartbeat), cancellationToken), cancellationToken).ConfigureAwait(false);
+            var committed = await Task.Run(() => Train(task, new ChannelProgress(progress.Writer, heartbeat, Pause(task.Id, cancellationToken)), cancellationToken), cancellationToken).ConfigureAwait(false);
             progress.Writer.TryComplete();
             await pump.ConfigureAwait(false);
             var previous = store.Deployed();
             string? gate = GateVerdict(task.Id, committed.Accuracy, previous);
-            var version = store.Commit(committed, gate);
+            var version = store.Commit(committed, gate, () => _pause.At(TestPause.Commit, task.Id, logger, cancellationToken));
             if (gate is not null)
             {
                 logger.LogWarning("Task {TaskId}: version {Version} stored but not deployed: {Reason}", task.Id, version.Version, gate);
@@ -119,6 +199,7 @@ public sealed class TrainingWorker(
             }
             else
             {
+                _pause.At(TestPause.Swap, task.Id, logger, cancellationToken);
                 await DeployAsync(task, committed, version, clock.Elapsed, cancellationToken).ConfigureAwait(false);
             }
         }
@@ -127,12 +208,28 @@ public sealed class TrainingWorker(
             logger.LogInformation("Training of {TaskId} interrupted by shutdown; it stays queued and restarts from the beginning", task.Id);
             throw;
         }
+        catch (Exception e) when (JobFailure.IsTransient(e))
+        {
+            // Nothing was committed (the blobs come before the transaction, and a blob is whole or absent), so the
+            // task simply stays queued and the deployed model keeps serving; the job is tried again after a backoff.
+            _lastError = $"{task.Id}: {e.Message}";
+            var delay = _options.Jobs.RetryDelay(task.Attempts + 1);
+            int attempt = store.MarkRetry(task.Id, e.Message, DateTime.UtcNow + delay);
+            logger.LogError(e, "Job {TaskId} failed (attempt {Attempt}, transient): {Reason}; it stays queued and is retried in {Delay:F0} s", task.Id, attempt, e.Message, delay.TotalSeconds);
+            await events.PublishAsync(EventTypes.JobFailed, task.Id, new Dictionary<string, object?>
+            {
+                ["reason"] = e.Message,
+                ["retry"] = true,
+                ["attempt"] = attempt,
+                ["retryInSeconds"] = Math.Round(delay.TotalSeconds, 1),
+            }, cancellationToken).ConfigureAwait(false);
+        }
         catch (Exception e)
         {
             _lastError = $"{task.Id}: {e.Message}";
             logger.LogError(e, "Job {TaskId} failed", task.Id);
             store.MarkFailed(task.Id, e.Message);
-            await events.PublishAsync(EventTypes.JobFailed, task.Id, new Dictionary<string, object?> { ["reason"] = e.Message }, cancellationToken).ConfigureAwait(false);
+            await events.PublishAsync(EventTypes.JobFailed, task.Id, new Dictionary<string, object?> { ["reason"] = e.Message, ["retry"] = false }, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -192,7 +289,19 @@ public sealed class TrainingWorker(
                 continue;
             }
 
-            using var set = ModelFiles.ReadTestSet(store.Blobs.Get(testBlob)).ToLabelledSet(mean, std);
+            ScaledSamples stored;
+            try
+            {
+                stored = ModelFiles.ReadTestSet(store.Blobs.Get(testBlob));
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
+            {
+                // A damaged test set costs that task's accuracy figure, not the job.
+                logger.LogError("Held-out test set of {TaskId} is unusable, its accuracy is not measured: {Reason}", earlier[head], e.Message);
+                continue;
+            }
+
+            using var set = stored.ToLabelledSet(mean, std);
             accuracy[earlier[head]] = Math.Round(Evaluator.Accuracy(session.Network, set, head), 2);
         }
 
@@ -276,13 +385,20 @@ public sealed class TrainingWorker(
 
     private Task PublishStatusAsync(CancellationToken cancellationToken) => events.PublishStatusAsync(Status(), cancellationToken);
 
+    private Action<int> Pause(string taskId, CancellationToken cancellationToken) =>
+        stage => _pause.At(stage == 1 ? TestPause.Stage1 : TestPause.Stage2, taskId, logger, cancellationToken);
+
     /// <summary>Progress that only queues (the training thread must not wait on the network); each epoch is a heartbeat.</summary>
-    private sealed class ChannelProgress(ChannelWriter<EpochProgress> writer, AgentHeartbeat heartbeat) : IProgress<EpochProgress>
+    private sealed class ChannelProgress(ChannelWriter<EpochProgress> writer, AgentHeartbeat heartbeat, Action<int> pause) : IProgress<EpochProgress>
     {
         public void Report(EpochProgress value)
         {
             heartbeat.Beat();
             writer.TryWrite(value);
+            pause(value.Stage);
         }
     }
+
+    /// <summary>What start-up found when the deployed version's files failed their checksum.</summary>
+    private sealed record StartupFallback(int CorruptVersion, int FallbackVersion, IReadOnlyList<string> Reasons, IReadOnlyList<string> LostTasks);
 }

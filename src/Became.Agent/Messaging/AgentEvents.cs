@@ -19,6 +19,7 @@ public static class EventTypes
     public const string ModelRejected = "model.rejected";
     public const string RequestRejected = "request.rejected";
     public const string JobFailed = "job.failed";
+    public const string ModelCorrupt = "model.corrupt";
 }
 
 /// <summary>The agent's status, retained on became/{deviceId}/status.</summary>
@@ -62,7 +63,7 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
         {
             logger.LogDebug("Event {Type} {TaskId}: {Event}", type, taskId, json);
         }
-        else if (type is EventTypes.TaskRejected or EventTypes.JobFailed)
+        else if (type is EventTypes.TaskRejected or EventTypes.JobFailed or EventTypes.ModelCorrupt)
         {
             logger.LogWarning("Event {Type} {TaskId}: {Event}", type, taskId, json);
         }

@@ -41,11 +41,11 @@ public sealed class AgentStore : IDisposable
     private readonly ILiteCollection<StoreSetting> _settings;
     private readonly Lock _gate = new();
 
-    public AgentStore(string dataDirectory)
+    public AgentStore(string dataDirectory, IStorageFaults? faults = null)
     {
         Directory.CreateDirectory(dataDirectory);
         DataDirectory = dataDirectory;
-        Blobs = new BlobStore(Path.Combine(dataDirectory, "blobs"));
+        Blobs = new BlobStore(Path.Combine(dataDirectory, "blobs"), faults);
         _db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(dataDirectory, "became.db"), Connection = ConnectionType.Direct });
         _tasks = _db.GetCollection<TaskRecord>("tasks");
         _tasks.EnsureIndex(t => t.Sequence);
@@ -155,7 +155,10 @@ public sealed class AgentStore : IDisposable
 
     /// <summary>Commits a learned task: blobs, then the version, the task's record and the deployed pointer in
     /// one transaction, then a checkpoint; then the training payload is deleted (the test set stays).</summary>
-    public ModelVersionRecord Commit(CommittedTask committed, string? gateReason = null)
+    /// <param name="committed">What the job produced.</param>
+    /// <param name="gateReason">Why the gate holds the version back, or null to deploy it.</param>
+    /// <param name="beforeTransactionCommit">Runs inside the transaction just before it commits (the test-only pause point).</param>
+    public ModelVersionRecord Commit(CommittedTask committed, string? gateReason = null, Action? beforeTransactionCommit = null)
     {
         string modelBlob = Blobs.Put(committed.ModelFile);
         string stateBlob = Blobs.Put(committed.StateFile);
@@ -196,12 +199,14 @@ public sealed class AgentStore : IDisposable
                 task.PayloadBlob = null;
                 task.LearnedAt = DateTime.UtcNow;
                 task.Error = null;
+                task.RetryAt = null;
                 _tasks.Update(task);
                 if (gateReason is null)
                 {
                     _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = number });
                 }
 
+                beforeTransactionCommit?.Invoke();
                 _db.Commit();
             }
             catch
@@ -268,6 +273,54 @@ public sealed class AgentStore : IDisposable
             task.State = TaskState.Failed;
             task.Error = reason;
             _tasks.Update(task);
+            _db.Checkpoint();
+        }
+    }
+
+    /// <summary>Keeps a task queued after a transient failure: counts the attempt, keeps the reason, and holds the
+    /// task back until <paramref name="retryAt"/>. Returns the attempt count.</summary>
+    public int MarkRetry(string taskId, string reason, DateTime retryAt)
+    {
+        lock (_gate)
+        {
+            var task = _tasks.FindById(taskId);
+            if (task is null)
+            {
+                return 0;
+            }
+
+            task.Attempts++;
+            task.Error = reason;
+            task.RetryAt = retryAt;
+            _tasks.Update(task);
+            _db.Checkpoint();
+            return task.Attempts;
+        }
+    }
+
+    /// <summary>Marks a version whose files failed their checksum, so it is never deployed again.</summary>
+    public void MarkCorrupt(int version, string reason)
+    {
+        lock (_gate)
+        {
+            var record = _versions.FindById(version);
+            if (record is null)
+            {
+                return;
+            }
+
+            record.Corrupt = reason;
+            _versions.Update(record);
+            _db.Checkpoint();
+        }
+    }
+
+    /// <summary>Points the deployed pointer at a version, or at none (0) when no version is usable.</summary>
+    public void SetDeployed(int version)
+    {
+        lock (_gate)
+        {
+            _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = version });
             _db.Checkpoint();
         }
     }

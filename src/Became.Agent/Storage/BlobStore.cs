@@ -8,9 +8,12 @@ namespace Became.Agent.Storage;
 /// </summary>
 public sealed class BlobStore
 {
-    public BlobStore(string directory)
+    private readonly IStorageFaults _faults;
+
+    public BlobStore(string directory, IStorageFaults? faults = null)
     {
         Directory = directory;
+        _faults = faults ?? NoStorageFaults.Instance;
         System.IO.Directory.CreateDirectory(directory);
     }
 
@@ -28,6 +31,7 @@ public sealed class BlobStore
             return name;
         }
 
+        _faults.BeforeWrite(path, bytes.Length);
         Became.Core.IO.AtomicFile.Write(path, bytes);
         return name;
     }

@@ -55,6 +55,12 @@ public sealed class TaskRecord
     public DateTime? LearnedAt { get; set; }
 
     public string? Error { get; set; }
+
+    /// <summary>Failed attempts so far that were transient (the task stayed queued).</summary>
+    public int Attempts { get; set; }
+
+    /// <summary>Not before this time (UTC) is the task tried again after a transient failure.</summary>
+    public DateTime? RetryAt { get; set; }
 }
 
 /// <summary>One committed model version: the network after learning a task, plus the learner's state.</summary>
@@ -90,6 +96,9 @@ public sealed class ModelVersionRecord
 
     /// <summary>Why the deployment gate held this version back (null when it was deployed).</summary>
     public string? GateReason { get; set; }
+
+    /// <summary>Why this version's files failed their checksum at start-up (null while they are intact).</summary>
+    public string? Corrupt { get; set; }
 }
 
 /// <summary>Single-valued settings of the store (the deployed version).</summary>

@@ -1,0 +1,72 @@
+using Microsoft.Extensions.Logging;
+
+namespace Became.Agent.Jobs;
+
+/// <summary>
+/// Test-only: lets a crash test stop the worker at a named point so it can kill the process there. Set
+/// <c>BECAME_TEST_PAUSE_AT=point[:taskId]</c> (point: stage1, stage2, commit or swap) and
+/// <c>BECAME_TEST_PAUSE_MARKER=/path/file</c>: the first time the worker reaches that point (for that task), it writes
+/// the marker file and waits until the file is deleted or the agent stops. Inert when either variable is unset.
+/// </summary>
+public sealed class TestPause
+{
+    /// <summary>In stage 1, after its first epoch.</summary>
+    public const string Stage1 = "stage1";
+
+    /// <summary>In stage 2, after its first epoch.</summary>
+    public const string Stage2 = "stage2";
+
+    /// <summary>Inside the LiteDB transaction of the commit, after the blobs are written, before it commits.</summary>
+    public const string Commit = "commit";
+
+    /// <summary>After the commit, before the deployed model is swapped in memory.</summary>
+    public const string Swap = "swap";
+
+    public static readonly TestPause Inert = new(null, null, null);
+
+    private readonly string? _point;
+    private readonly string? _taskId;
+    private readonly string? _marker;
+    private int _fired;
+
+    private TestPause(string? point, string? taskId, string? marker)
+    {
+        _point = point;
+        _taskId = taskId;
+        _marker = marker;
+    }
+
+    public bool Enabled => _point is not null && _marker is not null;
+
+    public static TestPause FromEnvironment()
+    {
+        string? at = Environment.GetEnvironmentVariable("BECAME_TEST_PAUSE_AT");
+        string? marker = Environment.GetEnvironmentVariable("BECAME_TEST_PAUSE_MARKER");
+        if (string.IsNullOrWhiteSpace(at) || string.IsNullOrWhiteSpace(marker))
+        {
+            return Inert;
+        }
+
+        var parts = at.Split(':', 2);
+        return new TestPause(parts[0], parts.Length > 1 ? parts[1] : null, marker);
+    }
+
+    /// <summary>Blocks the calling thread here if this is the configured point (and task), once per process.</summary>
+    public void At(string point, string taskId, ILogger logger, CancellationToken cancellationToken)
+    {
+        if (!Enabled || point != _point || (_taskId is not null && _taskId != taskId) || Interlocked.Exchange(ref _fired, 1) == 1)
+        {
+            return;
+        }
+
+        logger.LogWarning("Test pause at {Point} for {TaskId} (BECAME_TEST_PAUSE_AT): waiting until {Marker} is deleted", point, taskId, _marker);
+        File.WriteAllText(_marker!, $"{point} {taskId} {Environment.ProcessId}");
+
+        // Polling is fine here: this path exists only under a test, which kills the process or deletes the marker.
+        while (File.Exists(_marker!) && !cancellationToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(50)))
+        {
+        }
+
+        logger.LogWarning("Test pause at {Point} for {TaskId} released", point, taskId);
+    }
+}

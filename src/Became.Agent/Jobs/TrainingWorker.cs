@@ -60,7 +60,7 @@ public sealed class TrainingWorker(
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
             {
                 string reason = $"version {candidate.Version}: {e.Message}";
-                logger.LogError("Model version {Version} failed its checksum at start-up and will not be served: {Reason}", candidate.Version, e.Message);
+                logger.LogError("Model version {Version} has a missing file or failed its checksum at start-up and will not be served: {Reason}", candidate.Version, e.Message);
                 store.MarkCorrupt(candidate.Version, e.Message);
                 problems.Add(reason);
                 candidate = LastGoodBefore(candidate);
@@ -83,6 +83,9 @@ public sealed class TrainingWorker(
             "Fell back from model version {Corrupt} to version {Fallback}; tasks no longer in the deployed model: [{Lost}]",
             deployedVersion!.Version, candidate?.Version ?? 0, string.Join(", ", lost));
         _fallback = new StartupFallback(deployedVersion.Version, candidate?.Version ?? 0, problems, lost);
+
+        // Set now: the first status goes out as soon as MQTT connects, before the worker announces the fallback.
+        _lastError = $"model version {deployedVersion.Version} corrupt; serving version {candidate?.Version ?? 0}";
     }
 
     // The parent chain first (what the corrupt version was built on), skipping versions already known to be corrupt.
@@ -123,7 +126,6 @@ public sealed class TrainingWorker(
         TorchSharp.torch.set_num_threads(_options.Training.Threads);
         if (_fallback is { } fallback)
         {
-            _lastError = $"model version {fallback.CorruptVersion} corrupt; serving version {fallback.FallbackVersion}";
             await events.PublishAsync(EventTypes.ModelCorrupt, null, new Dictionary<string, object?>
             {
                 ["version"] = fallback.CorruptVersion,

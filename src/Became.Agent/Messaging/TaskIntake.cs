@@ -13,7 +13,7 @@ namespace Became.Agent.Messaging;
 /// acknowledges, so a crash before the commit means the broker delivers the task again. Rejections and
 /// duplicates are acknowledged too (redelivering them would not change the answer) and announced as events.
 /// </summary>
-public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal signal, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
+public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal signal, TrainingWorker worker, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
 {
     private readonly AgentOptions _options = options.Value;
 
@@ -36,6 +36,9 @@ public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal s
                     ["classes"] = accepted.Task.Classes,
                     ["queueLength"] = store.QueueLength,
                 }, cancellationToken).ConfigureAwait(false);
+
+                // The retained status shows the queue growing during a burst, not only when a job starts or ends.
+                await events.PublishStatusAsync(worker.Status(), cancellationToken).ConfigureAwait(false);
                 break;
             case Admission.Duplicate duplicate:
                 await events.PublishAsync(EventTypes.TaskDuplicate, taskId, new Dictionary<string, object?> { ["state"] = duplicate.Existing.State.ToString().ToLowerInvariant() }, cancellationToken).ConfigureAwait(false);

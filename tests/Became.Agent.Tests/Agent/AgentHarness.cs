@@ -21,6 +21,7 @@ public sealed class AgentHarness : IAsyncDisposable
     private IHost? _host;
 
     private string[] _extraArgs = [];
+    private Action<IServiceCollection>? _services;
 
     private AgentHarness(string dataDirectory, string deviceId, IMqttClient observer)
     {
@@ -42,13 +43,15 @@ public sealed class AgentHarness : IAsyncDisposable
     public IReadOnlyList<JsonElement> Events => _events.ToArray();
 
     /// <summary>Starts an agent on the embedded broker (externalPort null) or on an external broker.</summary>
-    public static async Task<AgentHarness> StartAsync(int? externalPort = null, string? dataDirectory = null, string? deviceId = null, int epochs = 2, params string[] extraArgs)
+    /// <param name="services">Extra registrations, e.g. an injected storage fault.</param>
+    public static async Task<AgentHarness> StartAsync(int? externalPort = null, string? dataDirectory = null, string? deviceId = null, int epochs = 2, Action<IServiceCollection>? services = null, params string[] extraArgs)
     {
         var harness = new AgentHarness(
             dataDirectory ?? Directory.CreateTempSubdirectory("became-agent-").FullName,
             deviceId ?? "dev" + Guid.NewGuid().ToString("N")[..8],
             new MqttClientFactory().CreateMqttClient());
         harness._extraArgs = extraArgs;
+        harness._services = services;
         await harness.StartAgentAsync(externalPort, epochs);
         await harness.ObserveAsync();
         return harness;
@@ -76,7 +79,7 @@ public sealed class AgentHarness : IAsyncDisposable
             args.Add("--Broker:EmbeddedPort=0");
         }
 
-        _host = AgentHost.Build([.. args]);
+        _host = AgentHost.Build([.. args], _services);
         await _host.StartAsync();
         var endpoint = _host.Services.GetRequiredService<BrokerEndpoint>();
         BrokerHost = endpoint.Host;

@@ -1,0 +1,84 @@
+using Became.Agent.Storage;
+using Became.Agent.Tests.Agent;
+using Xunit.Abstractions;
+
+namespace Became.Agent.Tests.Faults;
+
+/// <summary>Files damaged on disk while the agent was down: checked against their sha256 at start-up, reported
+/// clearly, and the last good version is served (models) or the job fails without retry (a task's payload).</summary>
+public sealed class CorruptFileTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
+
+    [Theory]
+    [InlineData("model", "flipped")]
+    [InlineData("model", "truncated")]
+    [InlineData("state", "truncated")]
+    [InlineData("model", "deleted")]
+    public async Task Damaged_model_file_is_detected_at_start_up_and_the_last_good_version_is_served(string file, string damage)
+    {
+        await using var agent = await ChildAgent.CreateAsync();
+        await agent.StartAsync();
+        await agent.PublishAsync(("t0", AgentHarness.SplitTask(0, 200)), ("t1", AgentHarness.SplitTask(1, 200)));
+        await agent.WaitForStatusAsync(s => s.GetProperty("deployedVersion").GetInt32() == 2 && s.GetProperty("state").GetString() == "idle", Patience, "version 2 deployed");
+        await agent.StopAsync();
+        using (var store = agent.OpenStore())
+        {
+            var v2 = store.FindVersion(2)!;
+            FileDamage.Apply(damage, Path.Combine(store.Blobs.Directory, file == "model" ? v2.ModelBlob : v2.StateBlob));
+        }
+
+        var restarted = DateTime.UtcNow;
+        await agent.StartAsync();
+
+        var corrupt = await agent.WaitForAsync("model.corrupt", null, Patience);
+        Assert.Equal(2, corrupt.GetProperty("version").GetInt32());
+        Assert.Equal(1, corrupt.GetProperty("fallbackVersion").GetInt32());
+        Assert.Equal(["t1"], corrupt.GetProperty("lostTasks").EnumerateArray().Select(t => t.GetString()));
+        string reason = corrupt.GetProperty("reasons")[0].GetString()!;
+        Assert.Contains(damage == "deleted" ? "Could not find file" : "is corrupt", reason);
+        var status = await agent.WaitForStatusAsync(s => s.GetProperty("deployedVersion").GetInt32() == 1, Patience, "version 1 served", after: restarted);
+        Assert.Contains("corrupt", status.GetProperty("lastError").GetString());
+        Assert.Contains("Model version 2 has a missing file or failed its checksum at start-up", agent.Output);
+
+        // The agent keeps learning on top of the good version.
+        await agent.PublishAsync(("t2", AgentHarness.SplitTask(2, 200)));
+        var deployed = await agent.WaitForAsync("model.deployed", "t2", Patience);
+        Assert.Equal(3, deployed.GetProperty("version").GetInt32());
+        await agent.StopAsync();
+        using (var store = agent.OpenStore())
+        {
+            Assert.NotNull(store.FindVersion(2)!.Corrupt);
+            var v3 = store.Deployed()!;
+            Assert.Equal(1, v3.ParentVersion);
+            Assert.Equal(["t0", "t2"], v3.TaskIds);
+        }
+
+        output.WriteLine($"model.corrupt: {corrupt.GetRawText()}");
+    }
+
+    [Fact]
+    public async Task Damaged_task_payload_fails_its_job_without_retry()
+    {
+        await using var agent = await ChildAgent.CreateAsync();
+        using (var store = agent.OpenStore())
+        {
+            var task = store.AddTask("damaged", null, 2, 200, 0.1, AgentHarness.SplitTask(0, 200));
+            FileDamage.Flip(Path.Combine(store.Blobs.Directory, task.PayloadBlob!));
+        }
+
+        await agent.StartAsync(args: "--Jobs:RetryInitialSeconds=1");
+        var failed = await agent.WaitForAsync("job.failed", "damaged", Patience);
+
+        Assert.False(failed.GetProperty("retry").GetBoolean());
+        Assert.Contains("is corrupt", failed.GetProperty("reason").GetString());
+        await agent.StopAsync();
+        using (var store = agent.OpenStore())
+        {
+            var record = store.FindTask("damaged")!;
+            Assert.Equal(TaskState.Failed, record.State);
+            Assert.Equal(0, record.Attempts);
+            Assert.Empty(store.QueuedTasks());
+        }
+    }
+}

@@ -135,6 +135,16 @@ public sealed class TrainingWorker(
             }, stoppingToken).ConfigureAwait(false);
         }
 
+        foreach (var interrupted in store.QueuedTasks().Where(t => t.StartedAt is not null))
+        {
+            logger.LogWarning("Job {TaskId} was interrupted: it started at {StartedAt:O} and the agent stopped or crashed before its commit; it restarts from the beginning", interrupted.Id, interrupted.StartedAt);
+            await events.PublishAsync(EventTypes.JobInterrupted, interrupted.Id, new Dictionary<string, object?>
+            {
+                ["startedAt"] = interrupted.StartedAt,
+                ["removedOrphanBlobs"] = store.RemovedOrphans,
+            }, stoppingToken).ConfigureAwait(false);
+        }
+
         await PublishStatusAsync(stoppingToken).ConfigureAwait(false);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -181,6 +191,7 @@ public sealed class TrainingWorker(
         try
         {
             var clock = Stopwatch.StartNew();
+            store.MarkStarted(task.Id);
             var committed = await Task.Run(() => Train(task, new ChannelProgress(progress.Writer, heartbeat, Pause(task.Id, cancellationToken)), cancellationToken), cancellationToken).ConfigureAwait(false);
             progress.Writer.TryComplete();
             await pump.ConfigureAwait(false);

@@ -20,6 +20,7 @@ public static class EventTypes
     public const string RequestRejected = "request.rejected";
     public const string JobFailed = "job.failed";
     public const string ModelCorrupt = "model.corrupt";
+    public const string JobInterrupted = "job.interrupted";
 }
 
 /// <summary>The agent's status, retained on became/{deviceId}/status.</summary>
@@ -63,7 +64,7 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
         {
             logger.LogDebug("Event {Type} {TaskId}: {Event}", type, taskId, json);
         }
-        else if (type is EventTypes.TaskRejected or EventTypes.JobFailed or EventTypes.ModelCorrupt)
+        else if (type is EventTypes.TaskRejected or EventTypes.JobFailed or EventTypes.ModelCorrupt or EventTypes.JobInterrupted)
         {
             logger.LogWarning("Event {Type} {TaskId}: {Event}", type, taskId, json);
         }

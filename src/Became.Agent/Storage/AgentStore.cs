@@ -200,6 +200,7 @@ public sealed class AgentStore : IDisposable
                 task.LearnedAt = DateTime.UtcNow;
                 task.Error = null;
                 task.RetryAt = null;
+                task.StartedAt = null;
                 _tasks.Update(task);
                 if (gateReason is null)
                 {
@@ -292,9 +293,27 @@ public sealed class AgentStore : IDisposable
             task.Attempts++;
             task.Error = reason;
             task.RetryAt = retryAt;
+            task.StartedAt = null;
             _tasks.Update(task);
             _db.Checkpoint();
             return task.Attempts;
+        }
+    }
+
+    /// <summary>Records that a job starts on the task, so a restart can tell that it was interrupted.</summary>
+    public void MarkStarted(string taskId)
+    {
+        lock (_gate)
+        {
+            var task = _tasks.FindById(taskId);
+            if (task is null)
+            {
+                return;
+            }
+
+            task.StartedAt = DateTime.UtcNow;
+            _tasks.Update(task);
+            _db.Checkpoint();
         }
     }
 

@@ -56,6 +56,9 @@ public sealed class TaskRecord
 
     public string? Error { get; set; }
 
+    /// <summary>When the current attempt started (UTC); still set at start-up means the agent stopped or crashed during it.</summary>
+    public DateTime? StartedAt { get; set; }
+
     /// <summary>Failed attempts so far that were transient (the task stayed queued).</summary>
     public int Attempts { get; set; }
 

@@ -69,6 +69,16 @@ public sealed class KillTests(UninterruptedRun reference, ITestOutputHelper outp
         await agent.WaitForStatusAsync(Settled, Patience, "version 2 deployed with an empty queue");
         var recovered = clock.Elapsed;
         await agent.StopAsync();
+        if (versionAfterKill == 1)
+        {
+            var interrupted = await agent.WaitForAsync("job.interrupted", "t1", Patience);
+            Assert.True(interrupted.TryGetProperty("startedAt", out _));
+            Assert.Contains("Job t1 was interrupted", agent.Output);
+        }
+        else
+        {
+            Assert.DoesNotContain(agent.Events, e => ChildAgent.Type(e) == "job.interrupted");
+        }
 
         using (var store = agent.OpenStore())
         {

@@ -1,0 +1,43 @@
+using System.Diagnostics;
+using Became.Agent.Storage;
+using Became.Agent.Tests.Agent;
+using Xunit.Abstractions;
+
+namespace Became.Agent.Tests.Faults;
+
+/// <summary>A real full disk (a small tmpfs as the data directory, filled with ballast): the commit fails with ENOSPC,
+/// the deployed model stays, and the job succeeds once the ballast is deleted.</summary>
+public sealed class RealDiskFullTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
+
+    [TmpfsFact]
+    public async Task Commit_on_a_full_tmpfs_fails_cleanly_and_succeeds_once_space_is_back()
+    {
+        using var tmpfs = SmallTmpfs.Mount(megabytes: 8);
+        await using (var agent = await AgentHarness.StartAsync(dataDirectory: Path.Combine(tmpfs.MountPoint, "agent"), extraArgs: ["--Jobs:RetryInitialSeconds=1", "--Jobs:RetryMaxSeconds=2"]))
+        {
+            await agent.PublishTaskAsync("t0", AgentHarness.SplitTask(0, 300));
+            await agent.WaitForAsync("model.deployed", "t0", Patience);
+
+            // Room for the next task's payload (235 KB) and a few database pages, not for the new model (about 350 KB).
+            tmpfs.FillLeaving(400 * 1024);
+            await agent.PublishTaskAsync("t1", AgentHarness.SplitTask(1, 300));
+            var failed = await agent.WaitForAsync("job.failed", "t1", Patience);
+
+            Assert.Contains("No space left on device", failed.GetProperty("reason").GetString());
+            Assert.True(failed.GetProperty("retry").GetBoolean());
+            Assert.Equal(1, agent.Deployed.Current.Version);
+            Assert.Equal(1, agent.Store.Deployed()?.Version);
+            Assert.Equal(TaskState.Queued, agent.Store.FindTask("t1")!.State);
+            Assert.Empty(Directory.EnumerateFiles(agent.Store.Blobs.Directory, ".*"));
+
+            tmpfs.Free();
+            var clock = Stopwatch.StartNew();
+            var deployed = await agent.WaitForAsync("model.deployed", "t1", Patience);
+            Assert.Equal(2, deployed.GetProperty("version").GetInt32());
+            Assert.Equal(TaskState.Learned, agent.Store.FindTask("t1")!.State);
+            output.WriteLine($"ENOSPC: {failed.GetProperty("reason").GetString()}; learned {clock.Elapsed.TotalSeconds:F1} s after space came back");
+        }
+    }
+}

@@ -99,6 +99,7 @@ public sealed class HttpApi(
                 sha256 = v.ModelBlob,
                 deployed = v.Version == current,
                 gateReason = v.GateReason,
+                corrupt = v.Corrupt,
                 createdAt = v.CreatedAt,
             }));
         });

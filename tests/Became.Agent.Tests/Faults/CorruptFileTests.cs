@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using System.Text.Json;
 using Became.Agent.Storage;
 using Became.Agent.Tests.Agent;
 using Xunit.Abstractions;
@@ -29,7 +31,8 @@ public sealed class CorruptFileTests(ITestOutputHelper output)
         }
 
         var restarted = DateTime.UtcNow;
-        await agent.StartAsync();
+        int httpPort = Mqtt.TestBrokers.FreePort();
+        await agent.StartAsync(null, $"--HttpUrls=http://127.0.0.1:{httpPort}");
 
         var corrupt = await agent.WaitForAsync("model.corrupt", null, Patience);
         Assert.Equal(2, corrupt.GetProperty("version").GetInt32());
@@ -40,6 +43,13 @@ public sealed class CorruptFileTests(ITestOutputHelper output)
         var status = await agent.WaitForStatusAsync(s => s.GetProperty("deployedVersion").GetInt32() == 1, Patience, "version 1 served", after: restarted);
         Assert.Contains("corrupt", status.GetProperty("lastError").GetString());
         Assert.Contains("Model version 2 has a missing file or failed its checksum at start-up", agent.Output);
+        using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") })
+        {
+            var versions = await GetWhenListeningAsync(http, "/models");
+            var v2 = versions.EnumerateArray().Single(v => v.GetProperty("version").GetInt32() == 2);
+            Assert.False(v2.GetProperty("deployed").GetBoolean());
+            Assert.Equal(corrupt.GetProperty("reasons")[0].GetString(), $"version 2: {v2.GetProperty("corrupt").GetString()}");
+        }
 
         // The agent keeps learning on top of the good version.
         await agent.PublishAsync(("t2", AgentHarness.SplitTask(2, 200)));
@@ -55,6 +65,23 @@ public sealed class CorruptFileTests(ITestOutputHelper output)
         }
 
         output.WriteLine($"model.corrupt: {corrupt.GetRawText()}");
+    }
+
+    // Kestrel starts after the worker, so the first status can come before it listens.
+    private static async Task<JsonElement> GetWhenListeningAsync(HttpClient http, string path)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            try
+            {
+                return await http.GetFromJsonAsync<JsonElement>(path);
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+        }
     }
 
     [Fact]

@@ -33,6 +33,9 @@ public sealed class TrainingWorker(
     private readonly TestPause _pause = TestPause.FromEnvironment();
     private StartupFallback? _fallback;
 
+    // Backoff of tasks that failed transiently, kept in memory too: on a full disk recording it in LiteDB may fail as well.
+    private readonly Dictionary<string, (int Attempts, DateTime RetryAt)> _retries = [];
+
     // Jobs and rollbacks both move the deployed pointer: one at a time.
     private readonly SemaphoreSlim _deployment = new(1, 1);
     private string? _lastError;
@@ -158,7 +161,8 @@ public sealed class TrainingWorker(
             }
 
             // A task backing off after a transient failure holds the queue: tasks are learned in arrival order.
-            var wait = next.RetryAt is DateTime retryAt ? retryAt - DateTime.UtcNow : TimeSpan.Zero;
+            var retryAt = _retries.TryGetValue(next.Id, out var retry) ? retry.RetryAt : next.RetryAt;
+            var wait = retryAt is DateTime at ? at - DateTime.UtcNow : TimeSpan.Zero;
             if (wait > TimeSpan.Zero)
             {
                 await signal.WaitAsync(wait < TimeSpan.FromSeconds(5) ? wait : TimeSpan.FromSeconds(5), stoppingToken).ConfigureAwait(false);
@@ -198,6 +202,7 @@ public sealed class TrainingWorker(
             var previous = store.Deployed();
             string? gate = GateVerdict(task.Id, committed.Accuracy, previous);
             var version = store.Commit(committed, gate, () => _pause.At(TestPause.Commit, task.Id, logger, cancellationToken));
+            _retries.Remove(task.Id);
             if (gate is not null)
             {
                 logger.LogWarning("Task {TaskId}: version {Version} stored but not deployed: {Reason}", task.Id, version.Version, gate);
@@ -226,8 +231,18 @@ public sealed class TrainingWorker(
             // Nothing was committed (the blobs come before the transaction, and a blob is whole or absent), so the
             // task simply stays queued and the deployed model keeps serving; the job is tried again after a backoff.
             _lastError = $"{task.Id}: {e.Message}";
-            var delay = _options.Jobs.RetryDelay(task.Attempts + 1);
-            int attempt = store.MarkRetry(task.Id, e.Message, DateTime.UtcNow + delay);
+            int attempt = Math.Max(task.Attempts, _retries.GetValueOrDefault(task.Id).Attempts) + 1;
+            var delay = _options.Jobs.RetryDelay(attempt);
+            _retries[task.Id] = (attempt, DateTime.UtcNow + delay);
+            try
+            {
+                store.MarkRetry(task.Id, e.Message, DateTime.UtcNow + delay);
+            }
+            catch (Exception storeError) when (JobFailure.IsTransient(storeError))
+            {
+                logger.LogError(storeError, "Could not record the failed attempt of {TaskId} in the store; the backoff is kept in memory", task.Id);
+            }
+
             logger.LogError(e, "Job {TaskId} failed (attempt {Attempt}, transient): {Reason}; it stays queued and is retried in {Delay:F0} s", task.Id, attempt, e.Message, delay.TotalSeconds);
             await events.PublishAsync(EventTypes.JobFailed, task.Id, new Dictionary<string, object?>
             {
@@ -242,6 +257,7 @@ public sealed class TrainingWorker(
             _lastError = $"{task.Id}: {e.Message}";
             logger.LogError(e, "Job {TaskId} failed", task.Id);
             store.MarkFailed(task.Id, e.Message);
+            _retries.Remove(task.Id);
             await events.PublishAsync(EventTypes.JobFailed, task.Id, new Dictionary<string, object?> { ["reason"] = e.Message, ["retry"] = false }, cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -279,15 +279,15 @@ public sealed class AgentStore : IDisposable
     }
 
     /// <summary>Keeps a task queued after a transient failure: counts the attempt, keeps the reason, and holds the
-    /// task back until <paramref name="retryAt"/>. Returns the attempt count.</summary>
-    public int MarkRetry(string taskId, string reason, DateTime retryAt)
+    /// task back until <paramref name="retryAt"/>.</summary>
+    public void MarkRetry(string taskId, string reason, DateTime retryAt)
     {
         lock (_gate)
         {
             var task = _tasks.FindById(taskId);
             if (task is null)
             {
-                return 0;
+                return;
             }
 
             task.Attempts++;
@@ -296,7 +296,6 @@ public sealed class AgentStore : IDisposable
             task.StartedAt = null;
             _tasks.Update(task);
             _db.Checkpoint();
-            return task.Attempts;
         }
     }
 

@@ -10,7 +10,7 @@ namespace Became.Agent.Tests.Faults;
 /// <summary>The same two tasks learned by an agent that is never interrupted: what a killed agent must end up equal to.</summary>
 public sealed class UninterruptedRun : IAsyncLifetime
 {
-    public const int Samples = 600;
+    public const int Samples = 2000;
 
     public IReadOnlyDictionary<string, double> Accuracy { get; private set; } = new Dictionary<string, double>();
 
@@ -111,7 +111,7 @@ public sealed class KillTests(UninterruptedRun reference, ITestOutputHelper outp
         store.Blobs.Get(version.StateBlob);
     }
 
-    // Two standard errors of the difference of two accuracies measured on the task's 60 held-out samples, plus a point.
+    // Two standard errors of the difference of two accuracies measured on the task's held-out tenth, plus a point.
     private static double Noise(double percent)
     {
         double p = Math.Clamp(percent / 100, 0.02, 0.98);

@@ -120,7 +120,23 @@ public sealed class TrainingWorker(
     }
 
     public AgentStatus Status(string? state = null) =>
-        new(state ?? State, deployed.Current.Version, store.QueueLength, deployed.Current.TaskIds.Count, _lastError, DateTimeOffset.UtcNow);
+        new(state ?? State, deployed.Current.Version, QueueLength(), deployed.Current.TaskIds.Count, _lastError, DateTimeOffset.UtcNow);
+
+    private int _queueLength;
+    private int _storeFailures;
+
+    // The status must go out even while the store cannot be read (a full disk): then it shows the last known length.
+    private int QueueLength()
+    {
+        try
+        {
+            return _queueLength = store.QueueLength;
+        }
+        catch (Exception e) when (JobFailure.IsTransient(e))
+        {
+            return _queueLength;
+        }
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -152,7 +168,22 @@ public sealed class TrainingWorker(
         while (!stoppingToken.IsCancellationRequested)
         {
             heartbeat.Beat();
-            var next = store.QueuedTasks().FirstOrDefault();
+            TaskRecord? next;
+            try
+            {
+                next = store.QueuedTasks().FirstOrDefault();
+                _storeFailures = 0;
+            }
+            catch (Exception e) when (JobFailure.IsTransient(e))
+            {
+                // The store reopens itself on the next call; until the fault clears, wait rather than stop the worker.
+                var delay = _options.Jobs.RetryDelay(++_storeFailures);
+                _lastError = $"store: {e.Message}";
+                logger.LogError(e, "The store cannot be read: {Reason}; trying again in {Delay:F0} s", e.Message, delay.TotalSeconds);
+                await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
+                continue;
+            }
+
             if (next is null)
             {
                 // Short, so an idle worker keeps beating for the systemd watchdog.

@@ -35,24 +35,87 @@ public sealed class AgentStore : IDisposable
 {
     private const string DeployedKey = "deployed";
     private const string SequenceKey = "sequence";
-    private readonly LiteDatabase _db;
-    private readonly ILiteCollection<TaskRecord> _tasks;
-    private readonly ILiteCollection<ModelVersionRecord> _versions;
-    private readonly ILiteCollection<StoreSetting> _settings;
     private readonly Lock _gate = new();
+    private readonly string _databaseFile;
+    private LiteDatabase _db;
+    private ILiteCollection<TaskRecord> _tasks;
+    private ILiteCollection<ModelVersionRecord> _versions;
+    private ILiteCollection<StoreSetting> _settings;
+
+    // LiteDB fails every later call with the same error once a write failed (e.g. on a full disk); the database is
+    // opened again on the next call instead, which replays its log, so the agent recovers once space is back.
+    private bool _broken;
 
     public AgentStore(string dataDirectory, IStorageFaults? faults = null)
     {
         Directory.CreateDirectory(dataDirectory);
         DataDirectory = dataDirectory;
         Blobs = new BlobStore(Path.Combine(dataDirectory, "blobs"), faults);
-        _db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(dataDirectory, "became.db"), Connection = ConnectionType.Direct });
-        _tasks = _db.GetCollection<TaskRecord>("tasks");
-        _tasks.EnsureIndex(t => t.Sequence);
-        _versions = _db.GetCollection<ModelVersionRecord>("versions");
-        _settings = _db.GetCollection<StoreSetting>("settings");
+        _databaseFile = Path.Combine(dataDirectory, "became.db");
+        Open();
         RemovedOrphans = Blobs.Collect(ReferencedBlobs());
     }
+
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_db), nameof(_tasks), nameof(_versions), nameof(_settings))]
+    private void Open()
+    {
+        var db = new LiteDatabase(new ConnectionString { Filename = _databaseFile, Connection = ConnectionType.Direct });
+        try
+        {
+            var tasks = db.GetCollection<TaskRecord>("tasks");
+            tasks.EnsureIndex(t => t.Sequence);
+            _versions = db.GetCollection<ModelVersionRecord>("versions");
+            _settings = db.GetCollection<StoreSetting>("settings");
+            _tasks = tasks;
+            _db = db;
+        }
+        catch
+        {
+            // A half-opened database would keep the file busy for the next attempt.
+            db.Dispose();
+            throw;
+        }
+    }
+
+    private static bool IsStorageFailure(Exception e) => e is IOException || e is LiteException { InnerException: IOException };
+
+    /// <summary>Runs a store operation under the lock, reopening the database first if an I/O failure broke it.</summary>
+    private T Locked<T>(Func<T> operation)
+    {
+        lock (_gate)
+        {
+            if (_broken)
+            {
+                try
+                {
+                    _db.Dispose();
+                }
+                catch (Exception e) when (IsStorageFailure(e))
+                {
+                    // The broken instance may fail to flush on the way out; the log replay on opening covers it.
+                }
+
+                Open();
+                _broken = false;
+            }
+
+            try
+            {
+                return operation();
+            }
+            catch (Exception e) when (IsStorageFailure(e))
+            {
+                _broken = true;
+                throw;
+            }
+        }
+    }
+
+    private void Locked(Action operation) => Locked(() =>
+    {
+        operation();
+        return 0;
+    });
 
     public string DataDirectory { get; }
 
@@ -63,17 +126,17 @@ public sealed class AgentStore : IDisposable
 
     public TaskRecord? FindTask(string id)
     {
-        lock (_gate)
+        return Locked(() =>
         {
             return _tasks.FindById(id);
-        }
+        });
     }
 
     /// <summary>Stores an accepted task's payload and queues it; durable when this returns.</summary>
     public TaskRecord AddTask(string id, string? name, int classes, int samples, double testFraction, ReadOnlySpan<byte> payload)
     {
         string blob = Blobs.Put(payload);
-        lock (_gate)
+        return Locked(() =>
         {
             _db.BeginTrans();
             try
@@ -103,54 +166,54 @@ public sealed class AgentStore : IDisposable
                 _db.Rollback();
                 throw;
             }
-        }
+        });
     }
 
     /// <summary>Queued tasks in arrival order (including one whose training was interrupted).</summary>
     public IReadOnlyList<TaskRecord> QueuedTasks()
     {
-        lock (_gate)
+        return Locked(() =>
         {
             return _tasks.Find(t => t.State == TaskState.Queued).OrderBy(t => t.Sequence).ToList();
-        }
+        });
     }
 
     public int QueueLength
     {
         get
         {
-            lock (_gate)
+            return Locked(() =>
             {
                 return _tasks.Count(t => t.State == TaskState.Queued);
-            }
+            });
         }
     }
 
     /// <summary>The deployed model version, or null before the first task is learned.</summary>
     public ModelVersionRecord? Deployed()
     {
-        lock (_gate)
+        return Locked(() =>
         {
             long version = _settings.FindById(DeployedKey)?.Value ?? 0;
             return version == 0 ? null : _versions.FindById((int)version);
-        }
+        });
     }
 
     /// <summary>The number the next committed version will get.</summary>
     public int NextVersion()
     {
-        lock (_gate)
+        return Locked(() =>
         {
             return _versions.FindAll().Select(v => v.Version).DefaultIfEmpty(0).Max() + 1;
-        }
+        });
     }
 
     public IReadOnlyList<ModelVersionRecord> Versions()
     {
-        lock (_gate)
+        return Locked(() =>
         {
             return _versions.FindAll().OrderBy(v => v.Version).ToList();
-        }
+        });
     }
 
     /// <summary>Commits a learned task: blobs, then the version, the task's record and the deployed pointer in
@@ -163,9 +226,9 @@ public sealed class AgentStore : IDisposable
         string modelBlob = Blobs.Put(committed.ModelFile);
         string stateBlob = Blobs.Put(committed.StateFile);
         string testBlob = Blobs.Put(committed.TestSetFile);
-        ModelVersionRecord version;
-        string? payload;
-        lock (_gate)
+        ModelVersionRecord version = null!;
+        string? payload = null;
+        Locked(() =>
         {
             _db.BeginTrans();
             try
@@ -217,7 +280,7 @@ public sealed class AgentStore : IDisposable
             }
 
             _db.Checkpoint();
-        }
+        });
 
         if (payload is not null && payload != testBlob && !ReferencedBlobs().Contains(payload))
         {
@@ -230,7 +293,7 @@ public sealed class AgentStore : IDisposable
     /// <summary>Makes a stored version the deployed one again (rollback); false when it does not exist.</summary>
     public ModelVersionRecord? Deploy(int version)
     {
-        lock (_gate)
+        return Locked(() =>
         {
             var record = _versions.FindById(version);
             if (record is null)
@@ -241,29 +304,29 @@ public sealed class AgentStore : IDisposable
             _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = version });
             _db.Checkpoint();
             return record;
-        }
+        });
     }
 
     public ModelVersionRecord? FindVersion(int version)
     {
-        lock (_gate)
+        return Locked(() =>
         {
             return _versions.FindById(version);
-        }
+        });
     }
 
     public IReadOnlyList<TaskRecord> AllTasks()
     {
-        lock (_gate)
+        return Locked(() =>
         {
             return _tasks.FindAll().OrderBy(t => t.Sequence).ToList();
-        }
+        });
     }
 
     /// <summary>Marks a task as failed with its reason; it leaves the queue.</summary>
     public void MarkFailed(string taskId, string reason)
     {
-        lock (_gate)
+        Locked(() =>
         {
             var task = _tasks.FindById(taskId);
             if (task is null)
@@ -275,14 +338,14 @@ public sealed class AgentStore : IDisposable
             task.Error = reason;
             _tasks.Update(task);
             _db.Checkpoint();
-        }
+        });
     }
 
     /// <summary>Keeps a task queued after a transient failure: counts the attempt, keeps the reason, and holds the
     /// task back until <paramref name="retryAt"/>.</summary>
     public void MarkRetry(string taskId, string reason, DateTime retryAt)
     {
-        lock (_gate)
+        Locked(() =>
         {
             var task = _tasks.FindById(taskId);
             if (task is null)
@@ -296,13 +359,13 @@ public sealed class AgentStore : IDisposable
             task.StartedAt = null;
             _tasks.Update(task);
             _db.Checkpoint();
-        }
+        });
     }
 
     /// <summary>Records that a job starts on the task, so a restart can tell that it was interrupted.</summary>
     public void MarkStarted(string taskId)
     {
-        lock (_gate)
+        Locked(() =>
         {
             var task = _tasks.FindById(taskId);
             if (task is null)
@@ -313,13 +376,13 @@ public sealed class AgentStore : IDisposable
             task.StartedAt = DateTime.UtcNow;
             _tasks.Update(task);
             _db.Checkpoint();
-        }
+        });
     }
 
     /// <summary>Marks a version whose files failed their checksum, so it is never deployed again.</summary>
     public void MarkCorrupt(int version, string reason)
     {
-        lock (_gate)
+        Locked(() =>
         {
             var record = _versions.FindById(version);
             if (record is null)
@@ -330,24 +393,37 @@ public sealed class AgentStore : IDisposable
             record.Corrupt = reason;
             _versions.Update(record);
             _db.Checkpoint();
-        }
+        });
     }
 
     /// <summary>Points the deployed pointer at a version, or at none (0) when no version is usable.</summary>
     public void SetDeployed(int version)
     {
-        lock (_gate)
+        Locked(() =>
         {
             _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = version });
             _db.Checkpoint();
+        });
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            try
+            {
+                _db.Dispose();
+            }
+            catch (Exception e) when (_broken && IsStorageFailure(e))
+            {
+                // Already failed; the next start replays the log.
+            }
         }
     }
 
-    public void Dispose() => _db.Dispose();
-
     private HashSet<string> ReferencedBlobs()
     {
-        lock (_gate)
+        return Locked(() =>
         {
             var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var t in _tasks.FindAll())
@@ -363,6 +439,6 @@ public sealed class AgentStore : IDisposable
             }
 
             return names;
-        }
+        });
     }
 }

@@ -27,12 +27,12 @@ internal sealed class ChildAgent : IAsyncDisposable
     private readonly ConcurrentQueue<string> _output = new();
     private Process? _process;
 
-    private ChildAgent(ITestBroker broker)
+    private ChildAgent(ITestBroker broker, string? dataDirectory)
     {
         _broker = broker;
-        DataDirectory = Directory.CreateTempSubdirectory("became-child-").FullName;
+        DataDirectory = dataDirectory ?? Directory.CreateTempSubdirectory("became-child-").FullName;
         DeviceId = "child" + Guid.NewGuid().ToString("N")[..8];
-        PauseMarker = Path.Combine(Path.GetTempPath(), Path.GetFileName(DataDirectory) + ".paused");
+        PauseMarker = Path.Combine(Path.GetTempPath(), $"became-{DeviceId}.paused");
     }
 
     public string DataDirectory { get; }
@@ -53,9 +53,10 @@ internal sealed class ChildAgent : IAsyncDisposable
     public static string AgentDll => Path.Combine(AppContext.BaseDirectory, "became.dll");
 
     /// <summary>Starts a mosquitto broker and the observer; the agent itself starts with <see cref="StartAsync"/>.</summary>
-    public static async Task<ChildAgent> CreateAsync()
+    /// <param name="dataDirectory">The agent's data folder (deleted at the end); a new temporary one when null.</param>
+    public static async Task<ChildAgent> CreateAsync(string? dataDirectory = null)
     {
-        var child = new ChildAgent(await TestBrokers.StartAsync(BrokerKind.Mosquitto, NullLoggerFactory.Instance));
+        var child = new ChildAgent(await TestBrokers.StartAsync(BrokerKind.Mosquitto, NullLoggerFactory.Instance), dataDirectory);
         await child.ObserveAsync();
         return child;
     }

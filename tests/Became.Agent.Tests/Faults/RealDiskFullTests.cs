@@ -40,4 +40,36 @@ public sealed class RealDiskFullTests(ITestOutputHelper output)
             output.WriteLine($"ENOSPC: {failed.GetProperty("reason").GetString()}; learned {clock.Elapsed.TotalSeconds:F1} s after space came back");
         }
     }
+
+    [TmpfsFact]
+    public async Task Completely_full_disk_fails_even_the_database_writes_and_the_job_succeeds_once_space_is_back()
+    {
+        using var tmpfs = SmallTmpfs.Mount(megabytes: 8);
+        await using var agent = await ChildAgent.CreateAsync(Path.Combine(tmpfs.MountPoint, "agent"));
+        await agent.StartAsync("stage1:t1", "--Jobs:RetryInitialSeconds=1", "--Jobs:RetryMaxSeconds=2");
+        await agent.PublishAsync(("t0", AgentHarness.SplitTask(0, 300)), ("t1", AgentHarness.SplitTask(1, 300)));
+        await agent.WaitForPauseAsync(Patience);
+
+        // Not one byte left: the commit's blobs and the database's own writes (recording the retry) both fail.
+        tmpfs.FillLeaving(0);
+        agent.Release();
+        await agent.WaitForEventAsync(e => ChildAgent.Type(e) == "job.failed" && e.GetProperty("attempt").GetInt32() == 2, Patience, "a second failed attempt");
+        var status = await agent.WaitForStatusAsync(s => s.GetProperty("lastError").GetString()?.Contains("No space left", StringComparison.Ordinal) == true, Patience, "the failure in the status");
+        Assert.Equal(1, status.GetProperty("deployedVersion").GetInt32());
+
+        tmpfs.Free();
+        var clock = Stopwatch.StartNew();
+        var deployed = await agent.WaitForAsync("model.deployed", "t1", Patience);
+        Assert.Equal(2, deployed.GetProperty("version").GetInt32());
+        var learned = clock.Elapsed;
+        await agent.StopAsync();
+        using (var store = agent.OpenStore())
+        {
+            Assert.Equal(["t0", "t1"], store.Versions().Select(v => v.TaskId));
+            Assert.Equal(2, store.Deployed()!.Version);
+            Assert.All(store.AllTasks(), t => Assert.Equal(TaskState.Learned, t.State));
+        }
+
+        output.WriteLine($"learned {learned.TotalSeconds:F1} s after space came back; agent log of the failures:\n{string.Join('\n', agent.Output.Split('\n').Where(l => l.Contains("fail", StringComparison.OrdinalIgnoreCase)).Take(12))}");
+    }
 }

@@ -26,16 +26,26 @@ internal sealed class SmallTmpfs : IDisposable
 
     public long FreeBytes => new DriveInfo(MountPoint).AvailableFreeSpace;
 
-    /// <summary>Fills the file system until only <paramref name="leftBytes"/> remain free.</summary>
+    /// <summary>Fills the file system until only <paramref name="leftBytes"/> remain free (0: until a write fails).</summary>
     public void FillLeaving(long leftBytes)
     {
-        using var stream = new FileStream(Ballast, FileMode.Create, FileAccess.Write);
-        var chunk = new byte[64 * 1024];
-        Array.Fill(chunk, (byte)1);
-        while (FreeBytes - chunk.Length > leftBytes)
+        // Unbuffered, so a write that does not fit fails here and not again when the stream is closed.
+        using var stream = new FileStream(Ballast, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
+        foreach (int size in new[] { 64 * 1024, 4096 })
         {
-            stream.Write(chunk);
-            stream.Flush(flushToDisk: true);
+            var chunk = new byte[size];
+            Array.Fill(chunk, (byte)1);
+            while (FreeBytes - size >= leftBytes)
+            {
+                try
+                {
+                    stream.Write(chunk);
+                }
+                catch (IOException) when (leftBytes == 0)
+                {
+                    return;
+                }
+            }
         }
     }
 

@@ -67,6 +67,30 @@ public sealed class CorruptFileTests(ITestOutputHelper output)
         output.WriteLine($"model.corrupt: {corrupt.GetRawText()}");
     }
 
+    [Fact]
+    public async Task Damaged_test_set_of_an_earlier_task_costs_its_accuracy_figure_not_the_next_job()
+    {
+        await using var agent = await ChildAgent.CreateAsync();
+        await agent.StartAsync();
+        await agent.PublishAsync(("t0", AgentHarness.SplitTask(0, 200)));
+        await agent.WaitForAsync("model.deployed", "t0", Patience);
+        await agent.StopAsync();
+        using (var store = agent.OpenStore())
+        {
+            FileDamage.Truncate(Path.Combine(store.Blobs.Directory, store.FindTask("t0")!.TestBlob!));
+        }
+
+        await agent.StartAsync();
+        await agent.PublishAsync(("t1", AgentHarness.SplitTask(1, 200)));
+        var deployed = await agent.WaitForAsync("model.deployed", "t1", Patience);
+
+        Assert.Equal(2, deployed.GetProperty("version").GetInt32());
+        var accuracy = deployed.GetProperty("accuracy");
+        Assert.False(accuracy.TryGetProperty("t0", out _), accuracy.GetRawText());
+        Assert.True(accuracy.GetProperty("t1").GetDouble() > 60, accuracy.GetRawText());
+        Assert.Contains("Held-out test set of t0 is unusable", agent.Output);
+    }
+
     // Kestrel starts after the worker, so the first status can come before it listens.
     private static async Task<JsonElement> GetWhenListeningAsync(HttpClient http, string path)
     {

@@ -101,7 +101,17 @@ public static class AgentHost
             return 2;
         }
 
+        var worker = host.Services.GetRequiredService<TrainingWorker>();
         await host.RunAsync().ConfigureAwait(false);
+
+        // A worker that threw stops the host as if asked to (the host has logged why); exit non-zero so that
+        // Restart=on-failure starts the agent again. RunAsync has disposed the host's services by now.
+        if (worker.ExecuteTask is { IsFaulted: true })
+        {
+            Console.Error.WriteLine("became run: the training worker failed (see the log above); exiting with status 1");
+            return 1;
+        }
+
         return 0;
     }
 

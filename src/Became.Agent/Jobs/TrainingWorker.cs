@@ -394,11 +394,33 @@ public sealed class TrainingWorker(
 
     private async Task<ModelVersionRecord?> RollbackLockedAsync(int version, CancellationToken cancellationToken)
     {
-        var record = store.Deploy(version);
-        if (record is null)
+        var candidate = store.FindVersion(version);
+        if (candidate is null)
         {
             return null;
         }
+
+        // Check the files before the deployed pointer moves: a damaged version must not become the one a restart loads.
+        try
+        {
+            store.Blobs.Get(candidate.ModelBlob);
+            store.Blobs.Get(candidate.StateBlob);
+        }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
+        {
+            logger.LogError("Rollback to model version {Version} refused: a file is missing or failed its checksum: {Reason}", version, e.Message);
+            store.MarkCorrupt(version, e.Message);
+            await events.PublishAsync(EventTypes.ModelCorrupt, candidate.TaskId, new Dictionary<string, object?>
+            {
+                ["version"] = version,
+                ["fallbackVersion"] = deployed.Current.Version,
+                ["reasons"] = new[] { $"version {version}: {e.Message}" },
+                ["lostTasks"] = Array.Empty<string>(),
+            }, cancellationToken).ConfigureAwait(false);
+            throw new RequestRejectedException("corrupt_version", $"Version {version} cannot be deployed: {e.Message}");
+        }
+
+        var record = store.Deploy(version)!;
 
         LoadDeployed();
         logger.LogWarning("Rolled back: version {Version} deployed again", version);

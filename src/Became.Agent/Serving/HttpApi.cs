@@ -107,8 +107,15 @@ public sealed class HttpApi(
         app.MapGet("/models/{version:int}", (HttpContext context, int version) => ModelFile(context, store.FindVersion(version)));
         app.MapPost("/models/{version:int}/deploy", async (int version, CancellationToken ct) =>
         {
-            var record = await worker.RollbackAsync(version, ct).ConfigureAwait(false);
-            return record is null ? Results.Json(new { error = "unknown_version", message = $"There is no version {version}." }, statusCode: 404) : Results.Json(new { version = record.Version, deployed = true });
+            try
+            {
+                var record = await worker.RollbackAsync(version, ct).ConfigureAwait(false);
+                return record is null ? Results.Json(new { error = "unknown_version", message = $"There is no version {version}." }, statusCode: 404) : Results.Json(new { version = record.Version, deployed = true });
+            }
+            catch (RequestRejectedException e)
+            {
+                return Results.Json(new { error = e.Code, message = e.Message }, statusCode: 409);
+            }
         });
         app.MapPost("/infer", async (HttpContext context) =>
         {

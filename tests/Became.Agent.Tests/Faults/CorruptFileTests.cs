@@ -68,6 +68,40 @@ public sealed class CorruptFileTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Rollback_to_a_damaged_version_is_refused_and_the_deployed_model_stays()
+    {
+        await using var agent = await ChildAgent.CreateAsync();
+        int httpPort = Mqtt.TestBrokers.FreePort();
+        await agent.StartAsync(null, $"--HttpUrls=http://127.0.0.1:{httpPort}");
+        await agent.PublishAsync(("t0", AgentHarness.SplitTask(0, 200)), ("t1", AgentHarness.SplitTask(1, 200)));
+        await agent.WaitForStatusAsync(s => s.GetProperty("deployedVersion").GetInt32() == 2 && s.GetProperty("state").GetString() == "idle", Patience, "version 2 deployed");
+        await agent.StopAsync();
+        using (var store = agent.OpenStore())
+        {
+            FileDamage.Flip(Path.Combine(store.Blobs.Directory, store.FindVersion(1)!.ModelBlob));
+        }
+
+        await agent.StartAsync(null, $"--HttpUrls=http://127.0.0.1:{httpPort}");
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+        await GetWhenListeningAsync(http, "/healthz");
+        using var response = await http.PostAsync(new Uri("/models/1/deploy", UriKind.Relative), null);
+
+        Assert.Equal(System.Net.HttpStatusCode.Conflict, response.StatusCode);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("corrupt_version", body.GetProperty("error").GetString());
+        var corrupt = await agent.WaitForAsync("model.corrupt", "t0", Patience);
+        Assert.Equal(1, corrupt.GetProperty("version").GetInt32());
+        var health = await http.GetFromJsonAsync<JsonElement>("/healthz");
+        Assert.Equal(2, health.GetProperty("deployedVersion").GetInt32());
+        await agent.StopAsync();
+        using (var store = agent.OpenStore())
+        {
+            Assert.Equal(2, store.Deployed()!.Version);
+            Assert.NotNull(store.FindVersion(1)!.Corrupt);
+        }
+    }
+
+    [Fact]
     public async Task Damaged_test_set_of_an_earlier_task_costs_its_accuracy_figure_not_the_next_job()
     {
         await using var agent = await ChildAgent.CreateAsync();

@@ -21,6 +21,7 @@ public static class EventTypes
     public const string JobFailed = "job.failed";
     public const string ModelCorrupt = "model.corrupt";
     public const string JobInterrupted = "job.interrupted";
+    public const string TaskDeferred = "task.deferred";
 }
 
 /// <summary>The agent's status, retained on became/{deviceId}/status.</summary>
@@ -64,7 +65,7 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
         {
             logger.LogDebug("Event {Type} {TaskId}: {Event}", type, taskId, json);
         }
-        else if (type is EventTypes.TaskRejected or EventTypes.JobFailed or EventTypes.ModelCorrupt or EventTypes.JobInterrupted)
+        else if (type is EventTypes.TaskRejected or EventTypes.JobFailed or EventTypes.ModelCorrupt or EventTypes.JobInterrupted or EventTypes.TaskDeferred)
         {
             logger.LogWarning("Event {Type} {TaskId}: {Event}", type, taskId, json);
         }

@@ -23,7 +23,23 @@ public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal s
     {
         string prefix = _options.Topic("tasks/");
         string taskId = message.Topic.StartsWith(prefix, StringComparison.Ordinal) ? message.Topic[prefix.Length..] : message.Topic;
-        var outcome = Admit(taskId, message.Payload);
+        Admission outcome;
+        try
+        {
+            outcome = Admit(taskId, message.Payload);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException)
+        {
+            // Not stored, so not acknowledged: the broker delivers it again in the agent's next session. Say so, since
+            // the sender otherwise hears nothing.
+            await events.PublishAsync(EventTypes.TaskDeferred, taskId, new Dictionary<string, object?>
+            {
+                ["reason"] = "storage_error",
+                ["message"] = $"The task could not be stored ({e.Message}); it stays with the broker and is delivered again when the agent reconnects.",
+            }, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+
         await message.AcknowledgeAsync(cancellationToken).ConfigureAwait(false);
         switch (outcome)
         {

@@ -88,4 +88,33 @@ public sealed class DiskFullTests(ITestOutputHelper output)
         Assert.Equal(2, agent.Deployed.Current.Version);
         output.WriteLine($"learned {clock.Elapsed.TotalSeconds:F1} s after space came back, after {task.Attempts} failed attempts ({disk.Refused} refused writes)");
     }
+
+    [Fact]
+    public async Task Task_arriving_on_a_full_disk_is_deferred_to_the_broker_and_learned_after_space_is_back()
+    {
+        await using var broker = await Mqtt.TestBrokers.StartAsync(Mqtt.BrokerKind.Mosquitto, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        var disk = new InjectedDiskFull();
+        disk.FillAfter(writesThatFit: 0);
+        await using var agent = await AgentHarness.StartAsync(externalPort: broker.Port, services: s => s.AddSingleton<IStorageFaults>(disk));
+
+        await agent.PublishTaskAsync("t0", AgentHarness.SplitTask(0, 200));
+        var deferred = await agent.WaitForAsync("task.deferred", "t0", Patience);
+
+        Assert.Equal("storage_error", deferred.GetProperty("reason").GetString());
+        Assert.Contains("No space left on device", deferred.GetProperty("message").GetString());
+        Assert.Null(agent.Store.FindTask("t0"));
+        Assert.Empty(Directory.EnumerateFiles(agent.Store.Blobs.Directory));
+
+        // Unacknowledged, the task waits in the agent's persistent session on the broker until the next one.
+        disk.Free();
+        await agent.RestartAsync(broker.Port);
+        var deadline = DateTime.UtcNow + Patience;
+        while (agent.Store.FindTask("t0")?.State != TaskState.Learned)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "t0 was not learned after the restart");
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(1, agent.Deployed.Current.Version);
+    }
 }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Became.Agent.Configuration;
 using Became.Agent.Storage;
 using Became.Core.Models;
+using Became.Core.Native;
 using Became.Core.Serialization;
 using Became.Core.Training;
 using static TorchSharp.torch;
@@ -48,9 +49,9 @@ public static class ModelFiles
     public const string Format = "became-model/1";
 
     /// <summary>A learner at the given version (fresh when null), with the configured method and network.</summary>
-    public static LearnerSession Open(AgentOptions options, ModelVersionRecord? version, BlobStore blobs)
+    public static LearnerSession Open(AgentOptions options, ModelVersionRecord? version, BlobStore blobs, ComputeDevice device)
     {
-        var network = new MultiHeadMlp(options.Model.Features, options.Model.HiddenSizes);
+        var network = new MultiHeadMlp(options.Model.Features, options.Model.HiddenSizes, device.Device);
         ContinualLearner? learner = null;
         try
         {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Became.Agent.Jobs;
+using Became.Core.Native;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Became.Agent.Configuration;
@@ -109,7 +110,7 @@ public sealed class AgentLoopTests
     internal static (int[] Ranks, Dictionary<string, float[]> Tensors) Snapshot(AgentHarness agent)
     {
         var options = agent.Host.Services.GetRequiredService<IOptions<AgentOptions>>().Value;
-        using var session = ModelFiles.Open(options, agent.Store.Deployed(), agent.Store.Blobs);
+        using var session = ModelFiles.Open(options, agent.Store.Deployed(), agent.Store.Blobs, ComputeDevice.Cpu);
         var state = Core.Training.LearnerCheckpoint.Export(session.Learner);
         try
         {

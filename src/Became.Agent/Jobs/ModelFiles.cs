@@ -51,11 +51,13 @@ public static class ModelFiles
     /// <summary>A learner at the given version (fresh when null), with the configured method and network.</summary>
     public static LearnerSession Open(AgentOptions options, ModelVersionRecord? version, BlobStore blobs, ComputeDevice device)
     {
-        var network = new MultiHeadMlp(options.Model.Features, options.Model.HiddenSizes, device.Device);
+        // One seed per version for the network's own generator and the learner's: the same tasks give the same model.
+        long seed = options.Training.Seed + (version?.Version ?? 0);
+        var network = new MultiHeadMlp(options.Model.Features, options.Model.HiddenSizes, device.Device, seed);
         ContinualLearner? learner = null;
         try
         {
-            learner = new ContinualLearner(network, options.Training.ToLearnerOptions(), options.Training.Seed + (version?.Version ?? 0));
+            learner = new ContinualLearner(network, options.Training.ToLearnerOptions(), seed);
             if (version is not null)
             {
                 using var scope = NewDisposeScope();

@@ -10,6 +10,10 @@ need_packages=()
 # PyTorch and paho-mqtt for examples/python (Debian's python3, not a pyenv/venv one earlier on PATH).
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need_packages+=(python3-torch)
 /usr/bin/python3 -c 'import paho.mqtt' >/dev/null 2>&1 || need_packages+=(python3-paho-mqtt)
+# The deploy checks: systemd-analyze verify on the unit, docker-compose config (no engine needed), npm for dockerfilelint.
+command -v systemd-analyze >/dev/null 2>&1 || need_packages+=(systemd)
+command -v docker-compose >/dev/null 2>&1 || need_packages+=(docker-compose)
+command -v npm >/dev/null 2>&1 || need_packages+=(npm)
 
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
@@ -24,6 +28,13 @@ if [ ${#need_packages[@]} -gt 0 ]; then
   if printf '%s\n' "${need_packages[@]}" | grep -qx mosquitto; then
     { $sudo systemctl disable --now mosquitto || $sudo service mosquitto stop; } >/dev/null 2>&1 || true
   fi
+fi
+
+# dockerfilelint, pinned by tools/dockerfilelint/package-lock.json, into that folder (git-ignored node_modules).
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -x "$root/tools/dockerfilelint/node_modules/.bin/dockerfilelint" ]; then
+  echo "became setup: installing dockerfilelint (npm)" >&2
+  npm ci --prefix "$root/tools/dockerfilelint" --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 if ! command -v dotnet >/dev/null 2>&1; then

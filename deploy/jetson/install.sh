@@ -66,6 +66,7 @@ if [[ ! -f /etc/default/became ]]; then
     # libgomp static TLS workaround for libtorch on aarch64.
     if [[ -n "$GOMP" ]]; then echo "LD_PRELOAD=$GOMP"; else echo "#LD_PRELOAD=/usr/lib/aarch64-linux-gnu/libgomp.so.1"; fi
     echo "#BECAME__DEVICEID=jetson-1"
+    echo "#BECAME__DEVICE=auto"
     echo "#BECAME__BROKER__HOST=localhost"
     echo "#BECAME__HTTPURLS=http://0.0.0.0:8080"
     echo "#BECAME__HTTPTOKEN=change-me"

@@ -15,6 +15,10 @@ public sealed class AgentOptions
 
     public string TopicRoot { get; set; } = "became";
 
+    /// <summary>Where tensors live: auto (CUDA when libtorch sees a GPU, else CPU), cpu, cuda or cuda:N.
+    /// Not to be confused with <see cref="DeviceId"/>, this agent's name on MQTT.</summary>
+    public string Device { get; set; } = "auto";
+
     public BrokerOptions Broker { get; set; } = new();
 
     public ModelOptions Model { get; set; } = new();

@@ -1,3 +1,4 @@
+using Became.Core.Native;
 using Became.Core.Training;
 using Microsoft.Extensions.Options;
 
@@ -19,6 +20,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
 
         Check(Intake.TaskIdRules.IsValid(options.DeviceId, out _), $"DeviceId '{options.DeviceId}' must be 1-128 characters of letters, digits, '.', '_' or '-'.");
         Check(!string.IsNullOrWhiteSpace(options.DataDirectory), "DataDirectory must name a folder.");
+        Check(DeviceRequest.TryParse(options.Device, out _), $"Device '{options.Device}' is not one of auto, cpu, cuda, cuda:N.");
         Check(!string.IsNullOrWhiteSpace(options.TopicRoot) && !options.TopicRoot.Contains('+') && !options.TopicRoot.Contains('#'), "TopicRoot must be a topic without wildcards.");
         Check(options.Broker.Port is > 0 and < 65536, $"Broker:Port {options.Broker.Port} is not a TCP port.");
         Check(options.Broker.EmbeddedPort is >= 0 and < 65536, $"Broker:EmbeddedPort {options.Broker.EmbeddedPort} is not a TCP port (0 picks a free one).");

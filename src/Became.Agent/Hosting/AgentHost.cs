@@ -8,6 +8,7 @@ using Became.Core.Native;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -28,6 +29,7 @@ public static class AgentHost
         ["--demo-samples"] = "Demo:SamplesPerTask",
         ["--epochs"] = "Training:Epochs",
         ["--method"] = "Training:Method",
+        ["--device"] = "Device",
     };
 
     public static IHost Build(string[] args, Action<IServiceCollection>? configure = null)
@@ -45,14 +47,28 @@ public static class AgentHost
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
-        builder.Services.AddSystemd();
+        // Not AddSystemd(): its lifetime says READY=1 as soon as the host has started, before the broker is up.
+        // SystemdReadiness and SystemdWatchdog speak the notify protocol; the default lifetime handles SIGTERM.
+        if (SystemdHelpers.IsSystemdService())
+        {
+            builder.Logging.AddSystemdConsole();
+        }
+
         builder.Services.AddSingleton<AgentHeartbeat>();
         builder.Services.AddHostedService(sp => new SystemdWatchdog(SystemdWatchdogOptions.FromEnvironment(), sp.GetRequiredService<AgentHeartbeat>(), sp.GetRequiredService<ILogger<SystemdWatchdog>>()));
+        builder.Services.AddHostedService(sp => new SystemdReadiness(
+            SystemdNotifySocket.FromEnvironment(),
+            sp.GetRequiredService<IHostApplicationLifetime>(),
+            sp,
+            sp.GetRequiredService<DeployedModel>(),
+            sp.GetRequiredService<ILogger<SystemdReadiness>>()));
         builder.Services.AddSingleton<IPostConfigureOptions<AgentOptions>, AgentOptionsDefaults>();
         builder.Services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
         builder.Services.AddOptions<AgentOptions>().Bind(builder.Configuration).ValidateOnStart();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(builder.Configuration.GetValue("ShutdownSeconds", 20)));
 
+        // Resolved once, at start-up: a Device=cuda that cannot be honoured stops the agent with the reason.
+        builder.Services.AddSingleton(sp => ComputeDevice.Resolve(sp.GetRequiredService<IOptions<AgentOptions>>().Value.Device));
         builder.Services.AddSingleton(sp => new AgentStore(sp.GetRequiredService<IOptions<AgentOptions>>().Value.DataDirectory, sp.GetService<IStorageFaults>()));
         builder.Services.AddSingleton<DeployedModel>();
         builder.Services.AddSingleton<JobSignal>();
@@ -93,11 +109,21 @@ public static class AgentHost
         try
         {
             var options = host.Services.GetRequiredService<IOptions<AgentOptions>>().Value;
-            logger.LogInformation("{Native}; libtorch threads {Threads}; device {DeviceId}; data {DataDirectory}", native, options.Training.Threads, options.DeviceId, Path.GetFullPath(options.DataDirectory));
+            var device = host.Services.GetRequiredService<ComputeDevice>();
+            var backend = TorchBackendInfo.Current();
+            logger.LogInformation(
+                "Torch backend {Backend}, libtorch {LibTorch}, device {Device} ({DeviceReason}), {Threads} threads; {Native}; agent {DeviceId}, data {DataDirectory}",
+                backend.Backend, backend.LibTorchVersion, device, device.Reason, options.Training.Threads, native, options.DeviceId, Path.GetFullPath(options.DataDirectory));
         }
         catch (OptionsValidationException e)
         {
             Console.Error.WriteLine($"became run: invalid settings:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", e.Failures)}");
+            return 2;
+        }
+        catch (DeviceUnavailableException e)
+        {
+            logger.LogCritical("{Reason}", e.Message);
+            Console.Error.WriteLine($"became run: {e.Message}");
             return 2;
         }
 
@@ -116,7 +142,7 @@ public static class AgentHost
     }
 
     private static readonly string[] SettingRoots =
-        ["DeviceId", "DataDirectory", "TopicRoot", "Broker", "Model", "Training", "Limits", "Jobs", "Gate", "HttpUrls", "HttpToken", "ShutdownSeconds", "Demo", "Logging"];
+        ["DeviceId", "Device", "DataDirectory", "TopicRoot", "Broker", "Model", "Training", "Limits", "Jobs", "Gate", "HttpUrls", "HttpToken", "ShutdownSeconds", "Demo", "Logging"];
 
     /// <summary>The first flag that neither is a known switch nor names a setting (a typo would otherwise be ignored).</summary>
     internal static string? UnknownFlag(IReadOnlyList<string> args)

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net.Sockets;
-using System.Text;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -41,13 +39,10 @@ public sealed record SystemdWatchdogOptions(string? SocketPath, TimeSpan Timeout
 /// <summary>
 /// Sends WATCHDOG=1 to systemd every half watchdog timeout, but only while the training worker's heartbeat is
 /// fresher than the timeout, so a hung job gets the service restarted (Restart=on-failure) instead of kept alive.
-/// READY=1 and STOPPING=1 are not sent here: AddSystemd's SystemdLifetime already sends them on ApplicationStarted
-/// and ApplicationStopping (dotnet/runtime, Microsoft.Extensions.Hosting.Systemd, SystemdLifetime.cs).
+/// READY=1 and STOPPING=1 come from <see cref="SystemdReadiness"/>.
 /// </summary>
 public sealed class SystemdWatchdog(SystemdWatchdogOptions options, AgentHeartbeat heartbeat, ILogger<SystemdWatchdog> logger) : BackgroundService
 {
-    private static readonly byte[] Ping = Encoding.ASCII.GetBytes("WATCHDOG=1");
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!options.Enabled)
@@ -96,24 +91,10 @@ public sealed class SystemdWatchdog(SystemdWatchdogOptions options, AgentHeartbe
 
     private void Send()
     {
-        try
-        {
-            string path = options.SocketPath!;
-
-            // Abstract socket: systemd writes '@', the kernel wants a leading NUL.
-            if (path[0] == '@')
-            {
-                path = "\0" + path[1..];
-            }
-
-            using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-            socket.Connect(new UnixDomainSocketEndPoint(path));
-            socket.Send(Ping);
-        }
-        catch (SocketException e)
+        if (SystemdNotifySocket.Send(options.SocketPath!, "WATCHDOG=1") is string error)
         {
             // A missed ping is systemd's to judge; the next tick tries again.
-            logger.LogWarning("systemd watchdog ping to {Socket} failed: {Error}", options.SocketPath, e.Message);
+            logger.LogWarning("systemd watchdog ping to {Socket} failed: {Error}", options.SocketPath, error);
         }
     }
 }

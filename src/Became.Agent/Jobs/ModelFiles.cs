@@ -3,6 +3,7 @@ using System.Text.Json;
 using Became.Agent.Configuration;
 using Became.Agent.Storage;
 using Became.Core.Models;
+using Became.Core.Native;
 using Became.Core.Serialization;
 using Became.Core.Training;
 using static TorchSharp.torch;
@@ -48,13 +49,15 @@ public static class ModelFiles
     public const string Format = "became-model/1";
 
     /// <summary>A learner at the given version (fresh when null), with the configured method and network.</summary>
-    public static LearnerSession Open(AgentOptions options, ModelVersionRecord? version, BlobStore blobs)
+    public static LearnerSession Open(AgentOptions options, ModelVersionRecord? version, BlobStore blobs, ComputeDevice device)
     {
-        var network = new MultiHeadMlp(options.Model.Features, options.Model.HiddenSizes);
+        // One seed per version for the network's own generator and the learner's: the same tasks give the same model.
+        long seed = options.Training.Seed + (version?.Version ?? 0);
+        var network = new MultiHeadMlp(options.Model.Features, options.Model.HiddenSizes, device.Device, seed);
         ContinualLearner? learner = null;
         try
         {
-            learner = new ContinualLearner(network, options.Training.ToLearnerOptions(), options.Training.Seed + (version?.Version ?? 0));
+            learner = new ContinualLearner(network, options.Training.ToLearnerOptions(), seed);
             if (version is not null)
             {
                 using var scope = NewDisposeScope();

@@ -26,12 +26,12 @@ public sealed record ScaledSamples(float[] Inputs, long[] Labels, int Features)
         return new ScaledSamples(inputs, labels, Features);
     }
 
-    /// <summary>Normalised tensors: (x - mean) / std.</summary>
-    public LabelledSet ToLabelledSet(double mean, double std)
+    /// <summary>Normalised tensors on the given device: (x - mean) / std.</summary>
+    public LabelledSet ToLabelledSet(double mean, double std, Device device)
     {
         using var scope = NewDisposeScope();
-        var x = tensor(Inputs, [Count, Features]).sub_(mean).div_(std);
-        var y = tensor(Labels, [Count]);
+        var x = tensor(Inputs, [Count, Features], device: device).sub_(mean).div_(std);
+        var y = tensor(Labels, [Count], device: device);
         return new LabelledSet(x.DetachFromDisposeScope(), y.DetachFromDisposeScope());
     }
 }

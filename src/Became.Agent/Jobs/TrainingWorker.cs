@@ -8,6 +8,7 @@ using Became.Agent.Serving;
 using Became.Agent.Storage;
 using Became.Core.Data;
 using Became.Core.Evaluation;
+using Became.Core.Native;
 using Became.Core.Training;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -27,6 +28,7 @@ public sealed class TrainingWorker(
     JobSignal signal,
     IOptions<AgentOptions> options,
     AgentHeartbeat heartbeat,
+    ComputeDevice device,
     ILogger<TrainingWorker> logger) : BackgroundService
 {
     private readonly AgentOptions _options = options.Value;
@@ -114,7 +116,7 @@ public sealed class TrainingWorker(
             return;
         }
 
-        using var session = ModelFiles.Open(_options, version, store.Blobs);
+        using var session = ModelFiles.Open(_options, version, store.Blobs, device);
         deployed.Swap(new DeployedSnapshot(version.Version, version.TaskIds, session.ReleaseNetwork(), version.ModelBlob));
         logger.LogInformation("Deployed model version {Version} loaded: {Tasks} tasks, memory ranks [{Ranks}]", version.Version, version.TaskIds.Length, string.Join(", ", session.Learner.Memory.Ranks));
     }
@@ -328,13 +330,13 @@ public sealed class TrainingWorker(
     private CommittedTask Train(TaskRecord task, IProgress<EpochProgress> progress, CancellationToken cancellationToken)
     {
         var version = store.Deployed();
-        using var session = ModelFiles.Open(_options, version, store.Blobs);
+        using var session = ModelFiles.Open(_options, version, store.Blobs, device);
         var learner = session.Learner;
         var decoded = TaskPayloadDecoder.Decode(store.Blobs.Get(task.PayloadBlob!), new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
         var samples = Scaled(decoded);
         var (train, validation, test) = TaskSplit.Split(task.Id, samples, decoded.TestCount);
         double mean = _options.Model.NormalizationMean, std = _options.Model.NormalizationStd;
-        using var continual = new ContinualTask(learner.TasksLearned, task.Id, decoded.Classes, train.ToLabelledSet(mean, std), validation.ToLabelledSet(mean, std), test.ToLabelledSet(mean, std));
+        using var continual = new ContinualTask(learner.TasksLearned, task.Id, decoded.Classes, train.ToLabelledSet(mean, std, device.Device), validation.ToLabelledSet(mean, std, device.Device), test.ToLabelledSet(mean, std, device.Device));
         int number = store.NextVersion();
         TorchSharp.torch.manual_seed(_options.Training.Seed + number);
         var outcome = learner.Learn(continual, progress, cancellationToken);
@@ -361,7 +363,7 @@ public sealed class TrainingWorker(
                 continue;
             }
 
-            using var set = stored.ToLabelledSet(mean, std);
+            using var set = stored.ToLabelledSet(mean, std, device.Device);
             accuracy[earlier[head]] = Math.Round(Evaluator.Accuracy(session.Network, set, head), 2);
         }
 

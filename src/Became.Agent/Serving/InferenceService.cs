@@ -122,8 +122,11 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var x = tensor(inputs, [count, _options.Model.Features]).sub_(_options.Model.NormalizationMean).div_(_options.Model.NormalizationStd);
-        var probabilities = F.softmax(snapshot.Network.Forward(x, head), 1);
+        var x = tensor(inputs, [count, _options.Model.Features], device: snapshot.Network.Parameters[0].Tensor.device)
+            .sub_(_options.Model.NormalizationMean).div_(_options.Model.NormalizationStd);
+
+        // Read back on the CPU: data<T>() needs host memory.
+        var probabilities = F.softmax(snapshot.Network.Forward(x, head), 1).cpu();
         var predictions = probabilities.argmax(1).data<long>().ToArray();
         var flat = probabilities.data<float>().ToArray();
         int classes = (int)probabilities.shape[1];

@@ -23,6 +23,9 @@ public sealed class LabelledSet : IDisposable
 
     public int Count => (int)Inputs.shape[0];
 
+    /// <summary>A copy on another device (the caller disposes it; on the same device the copy shares storage).</summary>
+    public LabelledSet To(Device device) => new(Inputs.to(device).DetachFromDisposeScope(), Labels.to(device).DetachFromDisposeScope());
+
     public void Dispose()
     {
         Inputs.Dispose();
@@ -55,6 +58,9 @@ public sealed class ContinualTask : IDisposable
     public LabelledSet Validation { get; }
 
     public LabelledSet Test { get; }
+
+    /// <summary>The same task with its data on another device (the caller disposes it).</summary>
+    public ContinualTask To(Device device) => new(Index, Name, Classes, Train.To(device), Validation.To(device), Test.To(device));
 
     public void Dispose()
     {

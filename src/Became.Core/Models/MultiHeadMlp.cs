@@ -15,10 +15,13 @@ public sealed class MultiHeadMlp : IContinualNetwork
     private readonly List<int> _headClasses = [];
     private readonly List<SharedLayer> _layers = [];
     private readonly Device _device;
+    private readonly Generator? _generator;
 
-    /// <summary>Creates the body with PyTorch's default Linear initialisation, U(-1/sqrt(in), 1/sqrt(in)),
-    /// drawn from the global torch generator (seed it with <c>torch.manual_seed</c>).</summary>
-    public MultiHeadMlp(int inputSize, IReadOnlyList<int> hiddenSizes, Device? device = null)
+    /// <summary>Creates the body with PyTorch's default Linear initialisation, U(-1/sqrt(in), 1/sqrt(in)), drawn
+    /// from a generator of its own when <paramref name="seed"/> is given (body and every later head), else from the
+    /// global torch generator (seed it with <c>torch.manual_seed</c>). libtorch seeds the global one differently in
+    /// every process, and other threads may draw from it, so a service that must repeat itself passes a seed.</summary>
+    public MultiHeadMlp(int inputSize, IReadOnlyList<int> hiddenSizes, Device? device = null, long? seed = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(inputSize, 1);
         if (hiddenSizes.Count == 0 || hiddenSizes.Any(h => h < 1))
@@ -27,6 +30,7 @@ public sealed class MultiHeadMlp : IContinualNetwork
         }
 
         _device = device ?? CPU;
+        _generator = seed is long value ? new Generator(unchecked((ulong)value)) : null;
         InputSize = inputSize;
         HiddenSizes = hiddenSizes.ToArray();
         int fanIn = inputSize;
@@ -99,13 +103,26 @@ public sealed class MultiHeadMlp : IContinualNetwork
         {
             p.Tensor.Dispose();
         }
+
+        _generator?.Dispose();
     }
 
     private Tensor NewWeight(long outputs, long inputs)
     {
         double bound = 1.0 / Math.Sqrt(inputs);
         using var noGrad = no_grad();
-        var weight = empty(outputs, inputs, device: _device).uniform_(-bound, bound);
+        Tensor weight;
+        if (_generator is null)
+        {
+            weight = empty(outputs, inputs, device: _device).uniform_(-bound, bound);
+        }
+        else
+        {
+            // The generator is a CPU one: draw on the host, then move (on the CPU the move is a no-op).
+            using var host = empty(outputs, inputs).uniform_(-bound, bound, _generator);
+            weight = host.to(_device);
+        }
+
         weight.requires_grad_(true);
         return weight.DetachFromDisposeScope();
     }

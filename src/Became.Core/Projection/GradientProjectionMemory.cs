@@ -95,7 +95,7 @@ public sealed class GradientProjectionMemory : IDisposable
             return null;
         }
 
-        var cumulative = energy.cumsum(0).div(total).data<double>().ToArray();
+        var cumulative = energy.cumsum(0).div(total).cpu().data<double>().ToArray();
         int rank = Options.ReachThresholdOnFirstTask
             ? Math.Min(cumulative.Length, cumulative.TakeWhile(c => c < threshold).Count() + 1)
             : cumulative.Count(c => c < threshold);
@@ -113,7 +113,7 @@ public sealed class GradientProjectionMemory : IDisposable
         // Energy the stored basis already explains, then new directions from the residual, largest first.
         var residual = r - basis.mm(basis.t().mm(r));
         var (u, s, _) = linalg.svd(residual, fullMatrices: false);
-        var shares = s.square().div(total).data<double>().ToArray();
+        var shares = s.square().div(total).cpu().data<double>().ToArray();
         double explained = (total - residual.square().sum().item<double>()) / total;
         int add = 0;
         while (add < shares.Length && explained < threshold)

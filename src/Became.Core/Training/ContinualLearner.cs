@@ -114,7 +114,7 @@ public sealed class ContinualLearner : IDisposable
         using var noGrad = no_grad();
         int n = Math.Min(_options.Memory.Samples, data.Count);
         using var order = randperm(data.Count, generator: _generator);
-        using var pick = order.narrow(0, 0, n);
+        using var pick = order.narrow(0, 0, n).to(data.Inputs.device);
         using var inputs = data.Inputs.index_select(0, pick);
         var capture = new ForwardCapture();
         using var logits = Network.Forward(inputs, head, capture);

@@ -73,14 +73,24 @@ public static class LearnerCheckpoint
             }
         }
 
+        // Memory and Fisher meet the network's tensors in every step: they live on its device.
+        var device = network.Parameters[0].Tensor.device;
         for (int layer = 0; layer < learner.Memory.LayerCount; layer++)
         {
-            learner.Memory.SetBasis(layer, state.TryGetValue(MemoryPrefix + layer, out var basis) ? basis : null);
+            if (state.TryGetValue(MemoryPrefix + layer, out var basis))
+            {
+                using var placed = basis.to(device);
+                learner.Memory.SetBasis(layer, placed);
+            }
+            else
+            {
+                learner.Memory.SetBasis(layer, null);
+            }
         }
 
         learner.Fisher.Load(state
             .Where(kv => kv.Key.StartsWith(FisherPrefix, StringComparison.Ordinal))
-            .ToDictionary(kv => kv.Key[FisherPrefix.Length..], kv => Copy(kv.Value)));
+            .ToDictionary(kv => kv.Key[FisherPrefix.Length..], kv => kv.Value.detach().to(device).clone().DetachFromDisposeScope()));
         learner.TasksLearned = headClasses.Count;
     }
 

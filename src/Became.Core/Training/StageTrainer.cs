@@ -142,10 +142,12 @@ public sealed class StageTrainer
 
     private static double RunSteps(IContinualNetwork network, LabelledSet train, int head, Tensor[] tensors, Action? afterBackward, double lr, Generator generator, int n, int batch, CancellationToken cancellationToken)
     {
-        using var order = randperm(n, generator: generator);
+        // The generator is a CPU one (same permutation on every device); the data may live elsewhere.
+        using var cpuOrder = randperm(n, generator: generator);
+        using var order = cpuOrder.to(train.Inputs.device);
         using var inputs = train.Inputs.index_select(0, order);
         using var labels = train.Labels.index_select(0, order);
-        using var lossTotal = zeros(1, dtype: ScalarType.Float64);
+        using var lossTotal = zeros(1, dtype: ScalarType.Float64, device: train.Inputs.device);
         for (int start = 0; start < n; start += batch)
         {
             cancellationToken.ThrowIfCancellationRequested();

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Became.Agent.Jobs;
+using Became.Core.Native;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Became.Agent.Configuration;
@@ -57,6 +58,28 @@ public sealed class AgentLoopTests
     }
 
     [Fact]
+    public async Task Same_tasks_give_the_same_model_in_a_fresh_agent()
+    {
+        // libtorch seeds its global generator differently in every process and tests in parallel draw from it:
+        // the agent's network and learner use generators of their own, seeded per version.
+        var runs = new List<Dictionary<string, float[]>>();
+        for (int run = 0; run < 2; run++)
+        {
+            await using var agent = await AgentHarness.StartAsync();
+            await agent.PublishTaskAsync("p", AgentHarness.SplitTask(0, 200));
+            await agent.PublishTaskAsync("q", AgentHarness.SplitTask(1, 200));
+            await agent.WaitForAsync("model.deployed", "q", Patience);
+            runs.Add(Snapshot(agent).Tensors);
+        }
+
+        Assert.Equal(runs[0].Keys.Order(), runs[1].Keys.Order());
+        foreach (var (name, values) in runs[0])
+        {
+            Assert.True(values.SequenceEqual(runs[1][name]), $"{name} differs between two agents fed the same tasks");
+        }
+    }
+
+    [Fact]
     public async Task Malformed_payload_is_rejected_with_a_reason_and_the_next_valid_task_is_learned()
     {
         await using var agent = await AgentHarness.StartAsync();
@@ -109,7 +132,7 @@ public sealed class AgentLoopTests
     internal static (int[] Ranks, Dictionary<string, float[]> Tensors) Snapshot(AgentHarness agent)
     {
         var options = agent.Host.Services.GetRequiredService<IOptions<AgentOptions>>().Value;
-        using var session = ModelFiles.Open(options, agent.Store.Deployed(), agent.Store.Blobs);
+        using var session = ModelFiles.Open(options, agent.Store.Deployed(), agent.Store.Blobs, ComputeDevice.Cpu);
         var state = Core.Training.LearnerCheckpoint.Export(session.Learner);
         try
         {

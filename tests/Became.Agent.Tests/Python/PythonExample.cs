@@ -1,6 +1,3 @@
-using System.ComponentModel;
-using System.Diagnostics;
-
 namespace Became.Agent.Tests.Python;
 
 /// <summary>Runs examples/python/became_example.py as a child process, as a PyTorch user would.</summary>
@@ -15,7 +12,7 @@ internal static class PythonExample
         : File.Exists("/usr/bin/python3") ? "/usr/bin/python3"
         : "python3";
 
-    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+    public static string RepositoryRoot => ToolProcess.RepositoryRoot;
 
     public static string Script => Path.Combine(RepositoryRoot, "examples", "python", "became_example.py");
 
@@ -27,9 +24,9 @@ internal static class PythonExample
         {
             result = await RunAsync("-c", "import torch, paho.mqtt; print(torch.__version__)");
         }
-        catch (Win32Exception e)
+        catch (InvalidOperationException e)
         {
-            Assert.Fail($"The Python example tests need python3 with torch and paho-mqtt, but '{Interpreter}' cannot be started ({e.Message}). Run scripts/setup.sh or apt-get install -y python3-torch python3-paho-mqtt.");
+            Assert.Fail($"The Python example tests need python3 with torch and paho-mqtt: {e.Message} Run scripts/setup.sh or apt-get install -y python3-torch python3-paho-mqtt.");
             throw;
         }
 
@@ -49,46 +46,8 @@ internal static class PythonExample
 
     private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] arguments)
     {
-        var start = new ProcessStartInfo(Interpreter)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = RepositoryRoot,
-        };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{Interpreter} did not start.");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(Timeout);
-        try
-        {
-            await process.WaitForExitAsync(deadline.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{Interpreter} {string.Join(' ', arguments)} did not finish within {Timeout.TotalSeconds} s.");
-        }
-
-        return (process.ExitCode, await output, await error);
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Became.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"No Became.sln above {AppContext.BaseDirectory}.");
+        var result = await ToolProcess.RunAsync(Interpreter, arguments, Timeout);
+        return (result.ExitCode, result.Output, result.Error);
     }
 }
 

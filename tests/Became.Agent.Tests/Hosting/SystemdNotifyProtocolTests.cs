@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+
+// Not ...Tests.Hosting: that namespace would shadow Became.Agent.Hosting in tests that write Hosting.AgentHost.
+namespace Became.Agent.Tests.HostingChecks;
+
+/// <summary>The real agent process against a datagram socket given as NOTIFY_SOCKET, as systemd runs a Type=notify unit.</summary>
+public sealed class SystemdNotifyProtocolTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("became-sdnotify-").FullName;
+    private readonly Socket _notify = new(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+
+    public SystemdNotifyProtocolTests()
+    {
+        _notify.Bind(new UnixDomainSocketEndPoint(SocketPath));
+    }
+
+    private string SocketPath => Path.Combine(_directory, "notify");
+
+    [Fact]
+    public async Task Agent_says_ready_when_serving_pings_the_watchdog_and_says_stopping_on_sigterm()
+    {
+        await using var agent = AgentProcess.Start(Path.Combine(_directory, "data"), new Dictionary<string, string>
+        {
+            ["NOTIFY_SOCKET"] = SocketPath,
+            ["WATCHDOG_USEC"] = "1000000",
+        });
+        var received = new List<string>();
+        var deadline = Stopwatch.StartNew();
+        while (!(received.Any(m => m.StartsWith("READY=1", StringComparison.Ordinal)) && received.Count(m => m == "WATCHDOG=1") >= 2))
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), $"received only: {string.Join(" | ", received)}");
+            if (await ReceiveAsync(TimeSpan.FromSeconds(1)) is string message)
+            {
+                received.Add(message);
+            }
+        }
+
+        string ready = received.First(m => m.StartsWith("READY=1", StringComparison.Ordinal));
+        Assert.Contains("STATUS=serving model version 0; broker connected", ready, StringComparison.Ordinal);
+
+        await agent.TerminateAsync();
+        string? stopping = null;
+        while (stopping is null)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(90), "no STOPPING=1 after SIGTERM");
+            stopping = await ReceiveAsync(TimeSpan.FromSeconds(1)) is string m && m.StartsWith("STOPPING=1", StringComparison.Ordinal) ? m : null;
+        }
+
+        Assert.Equal(0, await agent.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public async Task Agent_sends_nothing_to_systemd_without_a_notify_socket()
+    {
+        await using var agent = AgentProcess.Start(Path.Combine(_directory, "data"));
+        Assert.NotNull(await agent.LineContainingAsync("MQTT connected", TimeSpan.FromSeconds(60)));
+        Assert.Null(await ReceiveAsync(TimeSpan.FromSeconds(1)));
+    }
+
+    private async Task<string?> ReceiveAsync(TimeSpan timeout)
+    {
+        var buffer = new byte[1024];
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            int n = await _notify.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+            return Encoding.UTF8.GetString(buffer, 0, n);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose()
+    {
+        _notify.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+}

@@ -59,7 +59,15 @@ public sealed class DiskFullTests(ITestOutputHelper output)
         using var model = await http.GetAsync(new Uri("/models/current", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, model.StatusCode);
         Assert.Equal($"\"{agent.Store.Deployed()!.ModelBlob}\"", model.Headers.ETag?.Tag);
+        // The status follows the event (it goes out when the job ends): read it until it has caught up.
         var status = await agent.ReadStatusAsync();
+        var deadline = DateTime.UtcNow + Patience;
+        while (status.GetProperty("lastError").GetString() is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            status = await agent.ReadStatusAsync();
+        }
+
         Assert.Equal(1, status.GetProperty("deployedVersion").GetInt32());
         Assert.Contains("No space left on device", status.GetProperty("lastError").GetString());
         output.WriteLine($"job.failed: {failed.GetRawText()}");

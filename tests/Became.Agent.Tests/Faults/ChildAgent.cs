@@ -49,6 +49,9 @@ internal sealed class ChildAgent : IAsyncDisposable
 
     public int? ProcessId => _process?.Id;
 
+    /// <summary>Extra environment variables for the next <see cref="StartAsync"/> (e.g. NOTIFY_SOCKET).</summary>
+    public Dictionary<string, string> Environment { get; } = [];
+
     /// <summary>The built agent beside the tests (the test project references it, so became.dll and its runtime files are copied here).</summary>
     public static string AgentDll => Path.Combine(AppContext.BaseDirectory, "became.dll");
 
@@ -67,7 +70,7 @@ internal sealed class ChildAgent : IAsyncDisposable
     public async Task StartAsync(string? pauseAt = null, params string[] args)
     {
         Assert.True(File.Exists(AgentDll), $"{AgentDll} is missing; build the solution first.");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        var start = new ProcessStartInfo(System.Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -97,6 +100,11 @@ internal sealed class ChildAgent : IAsyncDisposable
         {
             start.Environment["BECAME_TEST_PAUSE_AT"] = pauseAt;
             start.Environment["BECAME_TEST_PAUSE_MARKER"] = PauseMarker;
+        }
+
+        foreach (var (key, value) in Environment)
+        {
+            start.Environment[key] = value;
         }
 
         var started = DateTime.UtcNow;

@@ -52,11 +52,51 @@ public sealed class SystemdNotifyProtocolTests : IDisposable
     }
 
     [Fact]
+    public async Task Watchdog_pings_stop_while_the_worker_hangs_and_resume_when_it_moves_again()
+    {
+        // The worker is made to hang inside stage 1 with the test-only pause point; it does not beat while paused.
+        await using var agent = await Faults.ChildAgent.CreateAsync();
+        agent.Environment["NOTIFY_SOCKET"] = SocketPath;
+        agent.Environment["WATCHDOG_USEC"] = "2000000";
+        await agent.StartAsync(pauseAt: "stage1");
+        Assert.Equal("WATCHDOG=1", await NextPingAsync(TimeSpan.FromSeconds(30)));
+
+        await agent.PublishAsync(("hang", Agent.AgentHarness.SplitTask(0, 200)));
+        await agent.WaitForPauseAsync(TimeSpan.FromSeconds(60));
+
+        // Pings may still come until the last beat is older than the 2 s timeout; then three quiet seconds.
+        var hung = Stopwatch.StartNew();
+        while (await NextPingAsync(TimeSpan.FromSeconds(3)) is not null)
+        {
+            Assert.True(hung.Elapsed < TimeSpan.FromSeconds(15), "WATCHDOG=1 kept coming while the worker hung");
+        }
+
+        agent.Release();
+        Assert.Equal("WATCHDOG=1", await NextPingAsync(TimeSpan.FromSeconds(30)));
+        await agent.WaitForAsync("model.deployed", "hang", TimeSpan.FromSeconds(120));
+    }
+
+    [Fact]
     public async Task Agent_sends_nothing_to_systemd_without_a_notify_socket()
     {
         await using var agent = AgentProcess.Start(Path.Combine(_directory, "data"));
         Assert.NotNull(await agent.LineContainingAsync("MQTT connected", TimeSpan.FromSeconds(60)));
         Assert.Null(await ReceiveAsync(TimeSpan.FromSeconds(1)));
+    }
+
+    /// <summary>The next WATCHDOG=1 within <paramref name="timeout"/>, skipping other notifications (READY=1, STATUS=...).</summary>
+    private async Task<string?> NextPingAsync(TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < timeout)
+        {
+            if (await ReceiveAsync(timeout - clock.Elapsed) is "WATCHDOG=1")
+            {
+                return "WATCHDOG=1";
+            }
+        }
+
+        return null;
     }
 
     private async Task<string?> ReceiveAsync(TimeSpan timeout)

@@ -23,6 +23,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Broker.Port is > 0 and < 65536, $"Broker:Port {options.Broker.Port} is not a TCP port.");
         Check(options.Broker.EmbeddedPort is >= 0 and < 65536, $"Broker:EmbeddedPort {options.Broker.EmbeddedPort} is not a TCP port (0 picks a free one).");
         Check(options.Broker.Password is null || options.Broker.Username is not null, "Broker:Password is set without Broker:Username.");
+        errors.AddRange(BrokerTlsValidator.Validate(options.Broker));
         Check(options.Model.InputShape.Length > 0 && options.Model.InputShape.All(d => d > 0), "Model:InputShape needs positive dimensions, e.g. [784] or [1, 28, 28].");
         Check(options.Model.HiddenSizes.Length > 0 && options.Model.HiddenSizes.All(d => d > 0), "Model:HiddenSizes needs at least one positive width.");
         Check(options.Model.NormalizationStd > 0 && double.IsFinite(options.Model.NormalizationStd), "Model:NormalizationStd must be a positive number.");
@@ -39,6 +40,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Limits.MaxPayloadBytes >= 1024, "Limits:MaxPayloadBytes must be at least 1024.");
         Check(options.Limits.MaxQueuedTasks >= 1, "Limits:MaxQueuedTasks must be at least 1.");
         Check(options.Limits.MaxSamplesPerTask >= 2, "Limits:MaxSamplesPerTask must be at least 2.");
+        Check(options.Limits.MaxRequestBytes >= 1024, "Limits:MaxRequestBytes must be at least 1024.");
         Check(options.Gate.MaxForgettingPoints is >= 0 and <= 100, "Gate:MaxForgettingPoints must lie in [0, 100].");
         Check(options.Gate.MinNewTaskAccuracy is >= 0 and <= 100, "Gate:MinNewTaskAccuracy must lie in [0, 100].");
         Check(options.HttpToken is null || options.HttpToken.Length >= 16, "HttpToken must be at least 16 characters.");

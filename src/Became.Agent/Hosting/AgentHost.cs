@@ -101,7 +101,17 @@ public static class AgentHost
             return 2;
         }
 
-        await host.RunAsync().ConfigureAwait(false);
+        try
+        {
+            await host.RunAsync().ConfigureAwait(false);
+        }
+        catch (MqttConnectionRefusedException e)
+        {
+            // Logged by MessagingService; a distinct exit code lets systemd stop instead of restarting into the same refusal.
+            Console.Error.WriteLine($"became run: {e.Message} Check {BrokerRefusal.Settings(e.Reason)}.");
+            return BrokerRefusal.ExitCode;
+        }
+
         return 0;
     }
 

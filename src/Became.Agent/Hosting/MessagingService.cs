@@ -38,6 +38,10 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
         Host = Host,
         Port = Port,
         UseTls = _options.Broker.UseTls,
+        CaFile = _options.Broker.CaFile,
+        ClientCertificateFile = _options.Broker.ClientCertificateFile,
+        ClientKeyFile = _options.Broker.ClientKeyFile,
+        FailOnStartRefusal = true,
         Username = _options.Broker.Username,
         Password = _options.Broker.Password,
         ClientId = _options.Broker.ClientId ?? $"became-{_options.DeviceId}",
@@ -61,6 +65,20 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
             await Embedded.DisposeAsync().ConfigureAwait(false);
         }
     }
+}
+
+/// <summary>Which settings to check when the broker refuses the agent.</summary>
+public static class BrokerRefusal
+{
+    /// <summary>Exit code of <c>became run</c> when the broker refuses its settings (EX_CONFIG); the systemd unit does not restart on it.</summary>
+    public const int ExitCode = 78;
+
+    public static string Settings(string reason) => reason switch
+    {
+        "TlsAuthentication" => "Broker:CaFile (the CA that signed the broker's certificate), Broker:Host (it must match the certificate's name) and Broker:ClientCertificateFile/ClientKeyFile",
+        "ClientIdentifierNotValid" or "Banned" => "Broker:ClientId and the broker's access rules",
+        _ => "Broker:Username and Broker:Password (and the broker's password file and ACL)",
+    };
 }
 
 /// <summary>Starts the broker (when embedded) and the connection, routes task messages to the intake, keeps the
@@ -90,7 +108,16 @@ public sealed class MessagingService(
         _events = (AgentEvents)services.GetService(typeof(AgentEvents))!;
         _connection.MessageHandler = (message, ct) => requests.Handles(message.Topic) ? requests.HandleAsync(message, ct) : intake.HandleAsync(message, ct);
         _connection.Connected = OnConnectedAsync;
-        await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (MqttConnectionRefusedException e)
+        {
+            logger.LogCritical("Cannot start: {Message} Check {Settings}. Not retrying: the same settings would be refused again.", e.Message, BrokerRefusal.Settings(e.Reason));
+            throw;
+        }
+
         logger.LogInformation("MQTT: {Broker} broker at {Host}:{Port}, listening on {Topic}", endpoint.Embedded is null ? "external" : "embedded", endpoint.Host, endpoint.Port, intake.TopicFilter);
     }
 

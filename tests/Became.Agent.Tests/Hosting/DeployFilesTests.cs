@@ -15,6 +15,13 @@ public sealed class DeployFilesTests
     }
 
     [Fact]
+    public void Unit_does_not_restart_after_the_broker_refused_the_settings()
+    {
+        var lines = File.ReadAllLines(Path.Combine(Jetson, "became.service")).Select(l => l.Trim()).ToList();
+        Assert.Contains($"RestartPreventExitStatus={Became.Agent.Hosting.BrokerRefusal.ExitCode}", lines);
+    }
+
+    [Fact]
     public void Compose_broker_persists()
     {
         Assert.Contains("persistence true", File.ReadAllText(Path.Combine(Jetson, "mosquitto.conf")), StringComparison.Ordinal);

@@ -489,6 +489,11 @@ public sealed class MqttConnection : IAsyncDisposable
             .WithKeepAlivePeriod(_options.KeepAlive)
             .WithTimeout(_options.OperationTimeout);
 
+        if (_options.MaximumPacketSize is uint maximum)
+        {
+            builder.WithMaximumPacketSize(maximum);
+        }
+
         if (_options.UseTls)
         {
             builder.WithTlsOptions(tls =>

@@ -58,6 +58,9 @@ public sealed record MqttConnectionOptions
     /// <summary>Topic filters subscribed at QoS 1 whenever the broker has no session for us.</summary>
     public IReadOnlyList<string> Subscriptions { get; init; } = [];
 
+    /// <summary>Largest packet the broker may send us (MQTT 5 Maximum Packet Size); larger ones it drops. Null: no limit.</summary>
+    public uint? MaximumPacketSize { get; init; }
+
     /// <summary>Most messages kept for publishing while disconnected.</summary>
     public int OutboxCapacity { get; init; } = 1000;
 

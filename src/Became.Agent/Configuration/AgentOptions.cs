@@ -63,6 +63,10 @@ public sealed class BrokerOptions
     /// <summary>Stable client id for the persistent session; default became-{DeviceId}.</summary>
     public string? ClientId { get; set; }
 
+    /// <summary>Longest wait between reconnection attempts (the backoff starts at 0.5 s and doubles, with jitter), so the
+    /// agent is back at most this long after its broker is.</summary>
+    public int ReconnectMaxSeconds { get; set; } = 10;
+
     /// <summary>Port of the embedded broker when no Host is given (0 picks a free one).</summary>
     public int EmbeddedPort { get; set; } = 1883;
 

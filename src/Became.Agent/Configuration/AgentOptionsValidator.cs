@@ -24,6 +24,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Broker.EmbeddedPort is >= 0 and < 65536, $"Broker:EmbeddedPort {options.Broker.EmbeddedPort} is not a TCP port (0 picks a free one).");
         Check(options.Broker.Password is null || options.Broker.Username is not null, "Broker:Password is set without Broker:Username.");
         errors.AddRange(BrokerTlsValidator.Validate(options.Broker));
+        Check(options.Broker.ReconnectMaxSeconds is >= 1 and <= 3600, "Broker:ReconnectMaxSeconds must be between 1 and 3600.");
         Check(options.Model.InputShape.Length > 0 && options.Model.InputShape.All(d => d > 0), "Model:InputShape needs positive dimensions, e.g. [784] or [1, 28, 28].");
         Check(options.Model.HiddenSizes.Length > 0 && options.Model.HiddenSizes.All(d => d > 0), "Model:HiddenSizes needs at least one positive width.");
         Check(options.Model.NormalizationStd > 0 && double.IsFinite(options.Model.NormalizationStd), "Model:NormalizationStd must be a positive number.");

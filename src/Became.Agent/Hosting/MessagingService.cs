@@ -42,6 +42,7 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
         ClientCertificateFile = _options.Broker.ClientCertificateFile,
         ClientKeyFile = _options.Broker.ClientKeyFile,
         FailOnStartRefusal = true,
+        ReconnectMax = TimeSpan.FromSeconds(_options.Broker.ReconnectMaxSeconds),
         MaximumPacketSize = MaximumPacketSize(_options.Limits),
         Username = _options.Broker.Username,
         Password = _options.Broker.Password,

@@ -36,7 +36,8 @@ public sealed class BrokerOutageTests(ITestOutputHelper output) : IAsyncLifetime
     {
         _loggers = _logs.CreateFactory();
         _broker = await TestBrokers.StartAsync(BrokerKind.Mosquitto, _loggers);
-        _agent = await AgentHarness.StartAsync(_broker.Port, epochs: 3);
+        // The deployment gate judges accuracy on tiny held-out sets here; it is not what these tests are about.
+        _agent = await AgentHarness.StartAsync(_broker.Port, epochs: 5, extraArgs: ["--Gate:Enabled=false"]);
         _watcher = await EventWatcher.StartAsync(_broker.Port, _agent.DeviceId, _loggers);
     }
 
@@ -81,20 +82,20 @@ public sealed class BrokerOutageTests(ITestOutputHelper output) : IAsyncLifetime
         var status = await WaitForTrueStatusAsync(version: 2);
         Assert.Equal("idle", status.GetProperty("state").GetString());
         Assert.Equal(TaskState.Learned, Agent.Store.FindTask("idle-1")!.State);
-        Assert.True(back.Elapsed < TimeSpan.FromSeconds(40), "reconnection is bounded by the 30 s backoff ceiling");
+        Assert.True(back.Elapsed < TimeSpan.FromSeconds(25), "reconnection is bounded by the backoff ceiling (Broker:ReconnectMaxSeconds, 10 s)");
     }
 
     [Fact]
     public async Task Agent_training_through_a_10_s_broker_outage_loses_no_task_and_publishes_its_offline_events_after_reconnect()
     {
-        await Agent.PublishTaskAsync("busy-0", AgentHarness.SplitTask(0, 6000));
+        await Agent.PublishTaskAsync("busy-0", AgentHarness.SplitTask(0, 12000));
         await Agent.PublishTaskAsync("busy-1", AgentHarness.SplitTask(1, 300));
         var worker = Agent.Host.Services.GetRequiredService<TrainingWorker>();
         await Eventually.TrueAsync(() => worker.Status().State == "training", "the first job is training", Patience);
 
         await Broker.StopAsync(CancellationToken.None);
         var down = DateTimeOffset.UtcNow;
-        Assert.NotEqual(TaskState.Learned, Agent.Store.FindTask("busy-0")!.State); // the outage really began mid-training
+        Assert.True(Agent.Store.FindTask("busy-0")!.State != TaskState.Learned, "the outage began mid-training (if not, make busy-0 longer)");
         await Task.Delay(Outage); // the fault itself: the broker stays down this long
         int queuedWhileDown = AgentConnection.OutboxCount;
         await Broker.StartAsync(CancellationToken.None);

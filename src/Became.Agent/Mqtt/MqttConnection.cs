@@ -424,8 +424,8 @@ public sealed class MqttConnection : IAsyncDisposable
             MqttLog.ConnectFailed(_logger, _options.Host, _options.Port, Describe(exception));
             if (FindTlsFailure(exception) is { } tls)
             {
-                _startRefusal ??= new MqttConnectionRefusedException("TlsAuthentication",
-                    $"TLS with the broker {_options.Host}:{_options.Port} failed: {tls.Message}{(tls.InnerException is { } inner ? $" ({inner.Message})" : string.Empty)}", exception);
+                RecordStartRefusal(new MqttConnectionRefusedException("TlsAuthentication",
+                    $"TLS with the broker {_options.Host}:{_options.Port} failed: {tls.Message}{(tls.InnerException is { } inner ? $" ({inner.Message})" : string.Empty)}", exception));
             }
 
             return false;
@@ -437,8 +437,8 @@ public sealed class MqttConnection : IAsyncDisposable
             MqttLog.ConnectRefused(_logger, _options.Host, _options.Port, result.ResultCode.ToString(), result.ReasonString);
             if (IsPermanent(result.ResultCode))
             {
-                _startRefusal ??= new MqttConnectionRefusedException(result.ResultCode.ToString(),
-                    $"The broker {_options.Host}:{_options.Port} refused the connection: {result.ResultCode}{(string.IsNullOrEmpty(result.ReasonString) ? string.Empty : $" ({result.ReasonString})")}.");
+                RecordStartRefusal(new MqttConnectionRefusedException(result.ResultCode.ToString(),
+                    $"The broker {_options.Host}:{_options.Port} refused the connection: {result.ResultCode}{(string.IsNullOrEmpty(result.ReasonString) ? string.Empty : $" ({result.ReasonString})")}."));
             }
 
             return false;
@@ -759,6 +759,15 @@ public sealed class MqttConnection : IAsyncDisposable
         catch (Exception exception)
         {
             MqttLog.CallbackFailed(_logger, exception, name);
+        }
+    }
+
+    /// <summary>Keeps the refusal of the first attempt (made before supervision starts) for <see cref="StartAsync"/>.</summary>
+    private void RecordStartRefusal(MqttConnectionRefusedException refusal)
+    {
+        if (_supervisor is null)
+        {
+            _startRefusal = refusal;
         }
     }
 

@@ -92,6 +92,20 @@ public sealed class BrokerSecurityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Missing_client_certificate_is_retried_with_backoff_rather_than_failing_start_up()
+    {
+        await StartBrokerAsync(requireClientCertificate: true);
+
+        // Under TLS 1.3 the broker rejects the missing certificate after the handshake, so the client sees only a
+        // dropped connection, which could be transient: the agent starts, logs each failed attempt, and backs off.
+        using var agent = await StartAgentAsync($"--Broker:CaFile={Pki.CaFile}", $"--Broker:Username={TestCertificates.User}", $"--Broker:Password={TestCertificates.Password}");
+        await Eventually.TrueAsync(() => _logs.Count(4012) >= 2, "two failed attempts were logged", TimeSpan.FromSeconds(20));
+
+        Assert.False(agent.Services.GetRequiredService<MqttConnection>().IsConnected);
+        await agent.StopAsync();
+    }
+
+    [Fact]
     public async Task Run_exits_with_the_configuration_error_code_when_the_broker_refuses_the_credentials()
     {
         await StartBrokerAsync(requireClientCertificate: false);

@@ -13,8 +13,10 @@ public sealed class InferUnderLoadTests(ITestOutputHelper output)
 {
     private const string Token = "bench-token-0123456789";
 
-    [Fact]
-    public async Task Bench_infer_reports_throughput_and_latency_percentiles_while_a_job_trains()
+    [Theory]
+    [InlineData("http")]
+    [InlineData("mqtt")]
+    public async Task Bench_infer_reports_throughput_and_latency_percentiles_while_a_job_trains(string transport)
     {
         int httpPort = TestBrokers.FreePort();
         await using var agent = await AgentHarness.StartAsync(epochs: 5, extraArgs: [$"--HttpUrls=http://127.0.0.1:{httpPort}", $"--HttpToken={Token}"]);
@@ -25,9 +27,10 @@ public sealed class InferUnderLoadTests(ITestOutputHelper output)
         await Eventually.TrueAsync(() => worker.Status().State == "training", "the second job is training", TimeSpan.FromSeconds(60));
 
         using var report = new StringWriter();
-        int exit = await InferBenchCommand.RunAsync(
-            ["--http", $"http://127.0.0.1:{httpPort}/", "--token", Token, "--task", "load-0", "--rate", "20", "--seconds", "3"],
-            report, report, CancellationToken.None);
+        string[] target = transport == "http"
+            ? ["--http", $"http://127.0.0.1:{httpPort}/", "--token", Token]
+            : ["--broker", $"{agent.BrokerHost}:{agent.BrokerPort}", "--device", agent.DeviceId];
+        int exit = await InferBenchCommand.RunAsync([.. target, "--task", "load-0", "--rate", "20", "--seconds", "3"], report, report, CancellationToken.None);
         bool trainedThroughout = worker.Status().State == "training";
 
         output.WriteLine(report.ToString());

@@ -12,7 +12,8 @@ public sealed class FileNameTests
         const string id = "probe.name-in-path_0";
 
         await agent.PublishTaskAsync(id, AgentHarness.SplitTask(0, 100));
-        await agent.WaitForAsync("task.accepted", id);
+        // Once deployed, no write is in flight (an atomic write's temp file is named after the content's hash too).
+        await agent.WaitForAsync("model.deployed", id);
 
         var files = Directory.EnumerateFileSystemEntries(agent.DataDirectory, "*", SearchOption.AllDirectories).Select(Path.GetFileName).ToList();
         Assert.NotEmpty(files);

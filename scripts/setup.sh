@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what Became needs on a fresh Debian 12 / Ubuntu 22.04+ box: the data set, the plot font and
-# mosquitto (for the tests' real broker), and checks the .NET SDK. Safe to run again: it installs only what is missing.
+# Installs what Became needs on a fresh Debian 12 / Ubuntu 22.04+ box: the data set, the plot font,
+# mosquitto and openssl (for the tests' real broker and its certificates), and checks the .NET SDK. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 need_packages=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need_packages+=(dataset-fashion-mnist)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_packages+=(fonts-dejavu-core)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need_packages+=(mosquitto)
+# openssl makes the TLS tests' throw-away CA and certificates (mosquitto_passwd, their password file, comes with mosquitto).
+command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
 # PyTorch and paho-mqtt for examples/python (Debian's python3, not a pyenv/venv one earlier on PATH).
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need_packages+=(python3-torch)
 /usr/bin/python3 -c 'import paho.mqtt' >/dev/null 2>&1 || need_packages+=(python3-paho-mqtt)

@@ -19,6 +19,7 @@ const string usage = """
       pull     fetch a device's model over MQTT or HTTP (became pull -h)
       infer    ask a device for predictions over MQTT or HTTP (became infer -h)
       bench    offline benchmark of the methods on split-fmnist or permuted-fmnist (became bench --help)
+      bench-infer  infer requests at a steady rate against a running agent: req/s, p50/p99 (became bench-infer -h)
     """;
 
 if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
@@ -36,6 +37,7 @@ try
         "publish" => await PublishCommand.RunAsync(args[1..], Console.Out, Console.Error, cancel.Token),
         "pull" => await RequestCommands.PullAsync(args[1..], Console.Out, Console.Error, cancel.Token),
         "infer" => await RequestCommands.InferAsync(args[1..], Console.Out, Console.Error, cancel.Token),
+        "bench-infer" => await InferBenchCommand.RunAsync(args[1..], Console.Out, Console.Error, cancel.Token),
         _ => Unknown(args[0]),
     };
 }

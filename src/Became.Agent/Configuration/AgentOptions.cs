@@ -50,7 +50,17 @@ public sealed class BrokerOptions
 
     public int Port { get; set; } = 1883;
 
+    /// <summary>TLS to the broker; the broker's certificate must chain to the system's roots or to <see cref="CaFile"/>.</summary>
     public bool UseTls { get; set; }
+
+    /// <summary>PEM file of the CA that signed the broker's certificate (a private CA); none = the system's trusted roots.</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>PEM client certificate for brokers that require one (with <see cref="ClientKeyFile"/>).</summary>
+    public string? ClientCertificateFile { get; set; }
+
+    /// <summary>PEM (PKCS#8 or RSA) private key of <see cref="ClientCertificateFile"/>, unencrypted.</summary>
+    public string? ClientKeyFile { get; set; }
 
     public string? Username { get; set; }
 
@@ -58,6 +68,10 @@ public sealed class BrokerOptions
 
     /// <summary>Stable client id for the persistent session; default became-{DeviceId}.</summary>
     public string? ClientId { get; set; }
+
+    /// <summary>Longest wait between reconnection attempts (the backoff starts at 0.5 s and doubles, with jitter), so the
+    /// agent is back at most this long after its broker is.</summary>
+    public int ReconnectMaxSeconds { get; set; } = 10;
 
     /// <summary>Port of the embedded broker when no Host is given (0 picks a free one).</summary>
     public int EmbeddedPort { get; set; } = 1883;
@@ -139,6 +153,9 @@ public sealed class LimitOptions
     public int MaxQueuedTasks { get; set; } = 100;
 
     public int MaxSamplesPerTask { get; set; } = 200_000;
+
+    /// <summary>Largest infer or pull request accepted (MQTT payload or HTTP body); checked before it is parsed.</summary>
+    public long MaxRequestBytes { get; set; } = 32L * 1024 * 1024;
 }
 
 /// <summary>How a job that failed for a transient reason (an I/O error such as a full disk) is retried.</summary>

@@ -25,6 +25,8 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Broker.Port is > 0 and < 65536, $"Broker:Port {options.Broker.Port} is not a TCP port.");
         Check(options.Broker.EmbeddedPort is >= 0 and < 65536, $"Broker:EmbeddedPort {options.Broker.EmbeddedPort} is not a TCP port (0 picks a free one).");
         Check(options.Broker.Password is null || options.Broker.Username is not null, "Broker:Password is set without Broker:Username.");
+        errors.AddRange(BrokerTlsValidator.Validate(options.Broker));
+        Check(options.Broker.ReconnectMaxSeconds is >= 1 and <= 3600, "Broker:ReconnectMaxSeconds must be between 1 and 3600.");
         Check(options.Model.InputShape.Length > 0 && options.Model.InputShape.All(d => d > 0), "Model:InputShape needs positive dimensions, e.g. [784] or [1, 28, 28].");
         Check(options.Model.HiddenSizes.Length > 0 && options.Model.HiddenSizes.All(d => d > 0), "Model:HiddenSizes needs at least one positive width.");
         Check(options.Model.NormalizationStd > 0 && double.IsFinite(options.Model.NormalizationStd), "Model:NormalizationStd must be a positive number.");
@@ -43,6 +45,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Limits.MaxSamplesPerTask >= 2, "Limits:MaxSamplesPerTask must be at least 2.");
         Check(options.Jobs.RetryInitialSeconds > 0 && double.IsFinite(options.Jobs.RetryInitialSeconds), "Jobs:RetryInitialSeconds must be a positive number.");
         Check(options.Jobs.RetryMaxSeconds >= options.Jobs.RetryInitialSeconds && double.IsFinite(options.Jobs.RetryMaxSeconds), "Jobs:RetryMaxSeconds must be a number at least Jobs:RetryInitialSeconds.");
+        Check(options.Limits.MaxRequestBytes >= 1024, "Limits:MaxRequestBytes must be at least 1024.");
         Check(options.Gate.MaxForgettingPoints is >= 0 and <= 100, "Gate:MaxForgettingPoints must lie in [0, 100].");
         Check(options.Gate.MinNewTaskAccuracy is >= 0 and <= 100, "Gate:MinNewTaskAccuracy must lie in [0, 100].");
         Check(options.HttpToken is null || options.HttpToken.Length >= 16, "HttpToken must be at least 16 characters.");

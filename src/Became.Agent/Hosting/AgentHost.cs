@@ -128,7 +128,16 @@ public static class AgentHost
         }
 
         var worker = host.Services.GetRequiredService<TrainingWorker>();
-        await host.RunAsync().ConfigureAwait(false);
+        try
+        {
+            await host.RunAsync().ConfigureAwait(false);
+        }
+        catch (MqttConnectionRefusedException e)
+        {
+            // Logged by MessagingService; a distinct exit code lets systemd stop instead of restarting into the same refusal.
+            Console.Error.WriteLine($"became run: {e.Message} Check {BrokerRefusal.Settings(e.Reason)}.");
+            return BrokerRefusal.ExitCode;
+        }
 
         // A worker that threw stops the host as if asked to (the host has logged why); exit non-zero so that
         // Restart=on-failure starts the agent again. RunAsync has disposed the host's services by now.

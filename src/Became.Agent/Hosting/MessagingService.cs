@@ -38,6 +38,12 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
         Host = Host,
         Port = Port,
         UseTls = _options.Broker.UseTls,
+        CaFile = _options.Broker.CaFile,
+        ClientCertificateFile = _options.Broker.ClientCertificateFile,
+        ClientKeyFile = _options.Broker.ClientKeyFile,
+        FailOnStartRefusal = true,
+        ReconnectMax = TimeSpan.FromSeconds(_options.Broker.ReconnectMaxSeconds),
+        MaximumPacketSize = MaximumPacketSize(_options.Limits),
         Username = _options.Broker.Username,
         Password = _options.Broker.Password,
         ClientId = _options.Broker.ClientId ?? $"became-{_options.DeviceId}",
@@ -46,6 +52,13 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
         WillRetain = true,
         Subscriptions = [_options.Topic("tasks/#"), _options.Topic("models/pull"), _options.Topic("infer"), _options.Topic("cmd/rollback")],
     };
+
+    /// <summary>
+    /// Told to the broker (MQTT 5 Maximum Packet Size) so it never sends a packet that large: the client would have to
+    /// allocate it whole before any check. Up to twice the payload limits still arrive, to be answered with too_large.
+    /// </summary>
+    internal static uint MaximumPacketSize(LimitOptions limits) =>
+        (uint)Math.Min(268_435_455L, 2 * Math.Max(limits.MaxPayloadBytes, limits.MaxRequestBytes) + 65_536);
 
     private static int FreePort()
     {
@@ -72,8 +85,12 @@ public sealed class MessagingService(
     Serving.ModelRequests requests,
     TrainingWorker worker,
     Storage.AgentStore store,
+    IOptions<AgentOptions> options,
     ILogger<MessagingService> logger) : IHostedService
 {
+    // Everything the agent acts on lies under became/{DeviceId}/.
+    private readonly string _deviceRoot = options.Value.Topic(string.Empty);
+
     private MqttConnection? _connection;
     private AgentEvents? _events;
 
@@ -88,9 +105,18 @@ public sealed class MessagingService(
         await endpoint.StartAsync(cancellationToken).ConfigureAwait(false);
         _connection = (MqttConnection)services.GetService(typeof(MqttConnection))!;
         _events = (AgentEvents)services.GetService(typeof(AgentEvents))!;
-        _connection.MessageHandler = (message, ct) => requests.Handles(message.Topic) ? requests.HandleAsync(message, ct) : intake.HandleAsync(message, ct);
+        _connection.MessageHandler = RouteAsync;
         _connection.Connected = OnConnectedAsync;
-        await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (MqttConnectionRefusedException e)
+        {
+            logger.LogCritical("Cannot start: {Message} Check {Settings}. Not retrying: the same settings would be refused again.", e.Message, BrokerRefusal.Settings(e.Reason));
+            throw;
+        }
+
         logger.LogInformation("MQTT: {Broker} broker at {Host}:{Port}, listening on {Topic}", endpoint.Embedded is null ? "external" : "embedded", endpoint.Host, endpoint.Port, intake.TopicFilter);
     }
 
@@ -111,6 +137,19 @@ public sealed class MessagingService(
         }
 
         await endpoint.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task RouteAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
+    {
+        if (!message.Topic.StartsWith(_deviceRoot, StringComparison.Ordinal))
+        {
+            // Only a stale session can deliver these (same Broker:ClientId, earlier DeviceId): never act for another device.
+            logger.LogWarning("Ignored a message on {Topic}: not under this device's topics {Root}#", message.Topic, _deviceRoot);
+            await message.AcknowledgeAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await (requests.Handles(message.Topic) ? requests.HandleAsync(message, cancellationToken) : intake.HandleAsync(message, cancellationToken)).ConfigureAwait(false);
     }
 
     private Task OnConnectedAsync(CancellationToken cancellationToken) =>

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
@@ -42,6 +44,13 @@ public sealed class MqttConnection : IAsyncDisposable
     private readonly Lock _sync = new();
     private readonly MqttOutbox _outbox;
 
+    // Loaded once: a renewed certificate is picked up by restarting the agent.
+    private readonly X509Certificate2Collection? _trustChain;
+    private readonly X509Certificate2? _clientCertificate;
+
+    // Set by the first connection attempt when the broker refused for good (see FailOnStartRefusal).
+    private MqttConnectionRefusedException? _startRefusal;
+
     // Guarded by _sync. A fresh client per connection keeps connect and publish from ever sharing one client
     // object (MQTTnet forbids that); publishers still holding an old client just fail over to the outbox.
     private IMqttClient? _client;
@@ -66,6 +75,16 @@ public sealed class MqttConnection : IAsyncDisposable
         _logger = logger;
         _outbox = new MqttOutbox(options.OutboxCapacity);
         _stopping = _lifetime.Token;
+        if (options.CaFile is not null)
+        {
+            _trustChain = [];
+            _trustChain.ImportFromPemFile(options.CaFile);
+        }
+
+        if (options is { ClientCertificateFile: { } certificate, ClientKeyFile: { } key })
+        {
+            _clientCertificate = X509Certificate2.CreateFromPemFile(certificate, key);
+        }
     }
 
     public MqttConnectionOptions Options => _options;
@@ -124,6 +143,12 @@ public sealed class MqttConnection : IAsyncDisposable
 
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping);
         var connected = await ConnectAsync(linked.Token).ConfigureAwait(false);
+        if (!connected && _options.FailOnStartRefusal && _startRefusal is { } refusal)
+        {
+            // Retrying with the same credentials or certificates cannot succeed: say so now instead of looping.
+            throw refusal;
+        }
+
         var failures = connected ? 0 : 1;
         _supervisor = Task.Run(() => SuperviseAsync(failures, _stopping), CancellationToken.None);
     }
@@ -238,6 +263,11 @@ public sealed class MqttConnection : IAsyncDisposable
 
         _wake.Dispose();
         _lifetime.Dispose();
+        _clientCertificate?.Dispose();
+        foreach (var certificate in _trustChain ?? [])
+        {
+            certificate.Dispose();
+        }
     }
 
     private async Task DisconnectCleanlyAsync(IMqttClient client)
@@ -392,6 +422,12 @@ public sealed class MqttConnection : IAsyncDisposable
         {
             client.Dispose();
             MqttLog.ConnectFailed(_logger, _options.Host, _options.Port, Describe(exception));
+            if (FindTlsFailure(exception) is { } tls)
+            {
+                RecordStartRefusal(new MqttConnectionRefusedException("TlsAuthentication",
+                    $"TLS with the broker {_options.Host}:{_options.Port} failed: {tls.Message}{(tls.InnerException is { } inner ? $" ({inner.Message})" : string.Empty)}", exception));
+            }
+
             return false;
         }
 
@@ -399,6 +435,12 @@ public sealed class MqttConnection : IAsyncDisposable
         {
             client.Dispose();
             MqttLog.ConnectRefused(_logger, _options.Host, _options.Port, result.ResultCode.ToString(), result.ReasonString);
+            if (IsPermanent(result.ResultCode))
+            {
+                RecordStartRefusal(new MqttConnectionRefusedException(result.ResultCode.ToString(),
+                    $"The broker {_options.Host}:{_options.Port} refused the connection: {result.ResultCode}{(string.IsNullOrEmpty(result.ReasonString) ? string.Empty : $" ({result.ReasonString})")}."));
+            }
+
             return false;
         }
 
@@ -447,9 +489,27 @@ public sealed class MqttConnection : IAsyncDisposable
             .WithKeepAlivePeriod(_options.KeepAlive)
             .WithTimeout(_options.OperationTimeout);
 
+        if (_options.MaximumPacketSize is uint maximum)
+        {
+            builder.WithMaximumPacketSize(maximum);
+        }
+
         if (_options.UseTls)
         {
-            builder.WithTlsOptions(tls => tls.UseTls());
+            builder.WithTlsOptions(tls =>
+            {
+                tls.UseTls().WithSslProtocols(SslProtocols.Tls12 | SslProtocols.Tls13);
+                if (_trustChain is not null)
+                {
+                    // A private CA publishes no revocation lists, so an online check could only fail or stall.
+                    tls.WithTrustChain(_trustChain).WithRevocationMode(X509RevocationMode.NoCheck);
+                }
+
+                if (_clientCertificate is not null)
+                {
+                    tls.WithClientCertificates([_clientCertificate]);
+                }
+            });
         }
 
         if (_options.Username is not null)
@@ -700,6 +760,35 @@ public sealed class MqttConnection : IAsyncDisposable
         {
             MqttLog.CallbackFailed(_logger, exception, name);
         }
+    }
+
+    /// <summary>Keeps the refusal of the first attempt (made before supervision starts) for <see cref="StartAsync"/>.</summary>
+    private void RecordStartRefusal(MqttConnectionRefusedException refusal)
+    {
+        if (_supervisor is null)
+        {
+            _startRefusal = refusal;
+        }
+    }
+
+    /// <summary>Refusals that the same CONNECT would get again: wrong credentials or permissions, a banned or invalid client id.</summary>
+    private static bool IsPermanent(MqttClientConnectResultCode code) => code is MqttClientConnectResultCode.BadUserNameOrPassword
+        or MqttClientConnectResultCode.NotAuthorized or MqttClientConnectResultCode.Banned
+        or MqttClientConnectResultCode.BadAuthenticationMethod or MqttClientConnectResultCode.ClientIdentifierNotValid
+        or MqttClientConnectResultCode.UnsupportedProtocolVersion;
+
+    /// <summary>The TLS handshake's failure (untrusted or mismatched certificate), if that is what ended the attempt.</summary>
+    private static AuthenticationException? FindTlsFailure(Exception exception)
+    {
+        for (Exception? e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is AuthenticationException tls)
+            {
+                return tls;
+            }
+        }
+
+        return null;
     }
 
     private static string Describe(Exception exception) =>

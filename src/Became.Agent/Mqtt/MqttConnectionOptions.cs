@@ -9,6 +9,21 @@ public sealed record MqttConnectionOptions
 
     public bool UseTls { get; init; }
 
+    /// <summary>PEM CA certificate(s) the broker's certificate must chain to instead of the system roots (TLS only).</summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>PEM client certificate and its key, for brokers that require one (TLS only).</summary>
+    public string? ClientCertificateFile { get; init; }
+
+    public string? ClientKeyFile { get; init; }
+
+    /// <summary>
+    /// When true, <see cref="MqttConnection.StartAsync"/> throws <see cref="MqttConnectionRefusedException"/> if the
+    /// first attempt fails for a reason retrying cannot fix (bad credentials, not authorized, an untrusted broker
+    /// certificate); later failures are always retried.
+    /// </summary>
+    public bool FailOnStartRefusal { get; init; }
+
     public string? Username { get; init; }
 
     public string? Password { get; init; }
@@ -42,6 +57,9 @@ public sealed record MqttConnectionOptions
 
     /// <summary>Topic filters subscribed at QoS 1 whenever the broker has no session for us.</summary>
     public IReadOnlyList<string> Subscriptions { get; init; } = [];
+
+    /// <summary>Largest packet the broker may send us (MQTT 5 Maximum Packet Size); larger ones it drops. Null: no limit.</summary>
+    public uint? MaximumPacketSize { get; init; }
 
     /// <summary>Most messages kept for publishing while disconnected.</summary>
     public int OutboxCapacity { get; init; } = 1000;
@@ -100,6 +118,16 @@ public sealed record MqttConnectionOptions
         if (Subscriptions.Any(string.IsNullOrWhiteSpace))
         {
             throw new ArgumentException("Subscriptions must not contain blank topic filters.", nameof(Subscriptions));
+        }
+
+        if (!UseTls && (CaFile ?? ClientCertificateFile ?? ClientKeyFile) is not null)
+        {
+            throw new ArgumentException("CaFile and client certificates need UseTls.", nameof(UseTls));
+        }
+
+        if ((ClientCertificateFile is null) != (ClientKeyFile is null))
+        {
+            throw new ArgumentException("ClientCertificateFile and ClientKeyFile go together.", nameof(ClientCertificateFile));
         }
 
         if (OutboxCapacity < 1)

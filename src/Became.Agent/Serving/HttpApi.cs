@@ -40,14 +40,17 @@ public sealed class HttpApi(
         }
 
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls(_options.HttpUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        string[] urls = _options.HttpUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        builder.WebHost.UseUrls(urls);
+        // Bodies over the limit get 413 from Kestrel before they are buffered.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = _options.Limits.MaxRequestBytes);
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
         var app = builder.Build();
         app.Use(async (context, next) =>
         {
             if (_options.HttpToken is { } token && context.Request.Path != "/healthz"
-                && context.Request.Headers.Authorization.ToString() != $"Bearer {token}")
+                && !HttpToken.Matches(context.Request.Headers.Authorization.ToString(), token))
             {
                 context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                 context.Response.Headers.WWWAuthenticate = "Bearer";
@@ -59,7 +62,12 @@ public sealed class HttpApi(
         Map(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         _app = app;
-        loggers.CreateLogger<HttpApi>().LogInformation("HTTP on {Urls}{Token}", string.Join(", ", app.Urls), _options.HttpToken is null ? string.Empty : " (bearer token required)");
+        var logger = loggers.CreateLogger<HttpApi>();
+        logger.LogInformation("HTTP on {Urls}{Token}", string.Join(", ", app.Urls), _options.HttpToken is null ? string.Empty : " (bearer token required)");
+        if (_options.HttpToken is null && urls.FirstOrDefault(u => !HttpToken.IsLoopback(u)) is { } exposed)
+        {
+            logger.LogWarning("HTTP listens on {Url}, reachable from other machines, without HttpToken: anyone there can read models and roll back versions", exposed);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -30,6 +30,11 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
     /// with <c>x</c> (uint8 or float32, [N, ...]) and <c>__metadata__.taskId</c>.</summary>
     public (string TaskId, float[] Inputs, int Count) Parse(ReadOnlyMemory<byte> payload)
     {
+        if (payload.Length > _options.Limits.MaxRequestBytes)
+        {
+            throw new RequestRejectedException("too_large", $"The request is {payload.Length} bytes; Limits:MaxRequestBytes is {_options.Limits.MaxRequestBytes}.");
+        }
+
         int features = _options.Model.Features;
         if (payload.Length >= 8 && payload.Span[0] != (byte)'{')
         {
@@ -50,7 +55,9 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
                 throw new RequestRejectedException("bad_shape", $"x has shape [{string.Join(", ", x.Shape)}]; expected [N, {features}] values per input.");
             }
 
-            int count = checked((int)x.Shape[0]);
+            // Before copying: the count must be servable, whatever the payload's size.
+            CheckCount(x.Shape[0]);
+            int count = (int)x.Shape[0];
             var values = x.DType switch
             {
                 SafeTensorDType.U8 => x.Data.ToArray().Select(b => b / 255f).ToArray(),
@@ -70,6 +77,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
                 throw new RequestRejectedException("bad_request", "The request needs \"inputs\": [[...], ...].");
             }
 
+            CheckCount(inputs.GetArrayLength());
             var rows = inputs.EnumerateArray().ToList();
             var values = new float[(long)rows.Count * features];
             for (int i = 0; i < rows.Count; i++)
@@ -94,14 +102,18 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
         }
     }
 
-    /// <summary>Predicts with the head of <paramref name="taskId"/>.</summary>
-    public InferenceResult Predict(string taskId, float[] inputs, int count)
+    private static void CheckCount(long count)
     {
         if (count < 1 || count > MaxInputs)
         {
             throw new RequestRejectedException("bad_shape", $"Send between 1 and {MaxInputs} inputs; got {count}.");
         }
+    }
 
+    /// <summary>Predicts with the head of <paramref name="taskId"/>.</summary>
+    public InferenceResult Predict(string taskId, float[] inputs, int count)
+    {
+        CheckCount(count);
         if (inputs.Any(v => !float.IsFinite(v)))
         {
             throw new RequestRejectedException("non_finite", "Inputs contain NaN or infinite values.");

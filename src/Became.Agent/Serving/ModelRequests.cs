@@ -36,6 +36,11 @@ public sealed class ModelRequests(
         string kind = message.Topic[(_options.Topic(string.Empty).Length)..];
         try
         {
+            if (message.Payload.Length > _options.Limits.MaxRequestBytes)
+            {
+                throw new RequestRejectedException("too_large", $"The request is {message.Payload.Length} bytes; Limits:MaxRequestBytes is {_options.Limits.MaxRequestBytes}.");
+            }
+
             switch (kind)
             {
                 case "models/pull":

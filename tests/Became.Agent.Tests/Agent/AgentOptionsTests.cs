@@ -46,6 +46,17 @@ public sealed class AgentOptionsTests
     }
 
     [Fact]
+    public void Broker_TLS_files_are_checked_at_start_up_with_messages_naming_them()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => Resolve(
+            "--Broker:Host=broker.local", "--Broker:CaFile=/nonexistent/ca.crt", "--Broker:ClientCertificateFile=/nonexistent/c.crt"));
+
+        Assert.Contains(error.Failures, f => f.Contains("Broker:UseTls=true", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("Broker:CaFile '/nonexistent/ca.crt'", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("Broker:ClientKeyFile go together", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Environment_variables_with_the_BECAME_prefix_are_read()
     {
         Environment.SetEnvironmentVariable("BECAME__TRAINING__LEARNINGRATE", "0.005");

@@ -24,6 +24,13 @@ public sealed partial class DeployFilesTests : IDisposable
     }
 
     [Fact]
+    public void Unit_does_not_restart_after_the_broker_refused_the_settings()
+    {
+        var lines = File.ReadAllLines(Path.Combine(Jetson, "became.service")).Select(l => l.Trim()).ToList();
+        Assert.Contains($"RestartPreventExitStatus={Became.Agent.Hosting.BrokerRefusal.ExitCode}", lines);
+    }
+
+    [Fact]
     [SupportedOSPlatform("linux")]
     public async Task Unit_passes_systemd_analyze_verify()
     {

@@ -229,7 +229,13 @@ public sealed class TrainingWorker(
         {
             var clock = Stopwatch.StartNew();
             store.MarkStarted(task.Id);
-            var committed = await Task.Run(() => Train(task, new ChannelProgress(progress.Writer, heartbeat, Pause(task.Id, cancellationToken)), cancellationToken), cancellationToken).ConfigureAwait(false);
+            // A thread of its own: a job holds it for seconds to minutes, and on a 2-core device a pool thread taken that
+            // long delays HTTP and MQTT requests until the pool grows.
+            var committed = await Task.Factory.StartNew(
+                () => Train(task, new ChannelProgress(progress.Writer, heartbeat, Pause(task.Id, cancellationToken)), cancellationToken),
+                cancellationToken,
+                TaskCreationOptions.LongRunning,
+                TaskScheduler.Default).ConfigureAwait(false);
             progress.Writer.TryComplete();
             await pump.ConfigureAwait(false);
             var previous = store.Deployed();
@@ -329,6 +335,8 @@ public sealed class TrainingWorker(
 
     private CommittedTask Train(TaskRecord task, IProgress<EpochProgress> progress, CancellationToken cancellationToken)
     {
+        // libtorch's OpenMP thread count is per OS thread, and each job runs on a new one: set it here.
+        TorchSharp.torch.set_num_threads(_options.Training.Threads);
         var version = store.Deployed();
         using var session = ModelFiles.Open(_options, version, store.Blobs, device);
         var learner = session.Learner;

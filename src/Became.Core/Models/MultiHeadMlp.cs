@@ -56,6 +56,11 @@ public sealed class MultiHeadMlp : IContinualNetwork
 
     public bool IsLinearStack => true;
 
+    /// <summary>Has no effect: the MLP has neither dropout nor batch norm.</summary>
+    public bool Training { get; set; }
+
+    public int MinimumBatch => 1;
+
     public IReadOnlyList<int> HeadClasses => _headClasses;
 
     public int AddHead(int classes)

@@ -73,6 +73,25 @@ public sealed class AlexNet : IContinualNetwork
         AddNorm(5, HiddenSize);
     }
 
+    /// <summary>Whether a height x width image survives the three convolutions and poolings (each convolution
+    /// must leave at least 2 x 2 to pool).</summary>
+    public static bool Fits(int height, int width)
+    {
+        int h = height, w = width;
+        foreach (int k in KernelSizes)
+        {
+            if (h - k + 1 < 2 || w - k + 1 < 2)
+            {
+                return false;
+            }
+
+            h = (h - k + 1) / 2;
+            w = (w - k + 1) / 2;
+        }
+
+        return true;
+    }
+
     public int InputChannels { get; }
 
     public int InputHeight { get; }

@@ -55,11 +55,13 @@ public static class BenchCommand
             using var stream = options.Stream == "split-fmnist"
                 ? TaskStreams.SplitFashionMnist(dataset, seed)
                 : TaskStreams.PermutedFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask);
+            // A shorter stream shares the full one's tasks (the full stream disposes them).
+            var tasks = options.Tasks is int n && n < stream.Tasks.Count ? new TaskStream(stream.Name, stream.Tasks.Take(n).ToList(), stream.InputShape) : stream;
             foreach (var method in options.Methods)
             {
                 // The streams' inputs are flat pixels; AlexNet reads them as the dataset's one-channel images.
                 long[] shape = options.Model.Architecture == Architecture.Mlp ? stream.InputShape : [1, dataset.Height, dataset.Width];
-                var result = ContinualExperiment.Run(stream, options.LearnerFor(method), () => options.Model.Create(shape), seed, display, cancellationToken);
+                var result = ContinualExperiment.Run(tasks, options.LearnerFor(method), () => options.Model.Create(shape), seed, display, cancellationToken);
                 display.Clear();
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{method.Name,-8} {options.Model.Name} {(options.Projection == ProjectionKind.Sgp ? "sgp" : "gpm")} seed {seed}: ACC {result.Acc:F2}  BWT {result.Bwt:F2}  {result.Seconds:F1} s  merges [{string.Join(", ", result.MergeCoefficients.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))}]  ranks [{string.Join(" ", result.MemoryRanks.Select(r => string.Join("/", r)))}]"));

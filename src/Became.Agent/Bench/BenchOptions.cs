@@ -19,6 +19,7 @@ public sealed record BenchOptions
           --batch-size N        SGD batch size (default 10)
           --lr X                learning rate (default 0.01)
           --fisher exact|batch  per-sample Fisher (default) or the reference's squared batch means
+                                (alexnet: always batch, since batch norm couples the samples)
           --fisher-labels true|empirical   predicted labels (default) or the given ones
           --fisher-batch N      batch of the batch Fisher (default: --batch-size)
           --projection-site inputs|gradients   project layer inputs in the forward pass (default, same
@@ -34,6 +35,7 @@ public sealed record BenchOptions
           --layer-samples LIST  samples per layer's representation matrix (alexnet default
                                 24,100,100,125,125, the reference's)
           --train-per-task N    permuted-fmnist: training images per task (default 10000)
+          --tasks N             learn only the stream's first N tasks (default all)
           --threads N           torch threads (default 2)
           --data DIR            MNIST-format IDX directory (default /usr/share/datasets/fashion-mnist)
           --json FILE           write the report as JSON
@@ -74,6 +76,9 @@ public sealed record BenchOptions
     public int MemorySamples { get; init; } = 300;
 
     public int TrainPerTask { get; init; } = 10000;
+
+    /// <summary>Learn only the first this many tasks of the stream; null = all.</summary>
+    public int? Tasks { get; init; }
 
     public int Threads { get; init; } = 2;
 
@@ -122,6 +127,7 @@ public sealed record BenchOptions
                 case "--layer-samples": o = o with { LayerSamples = List(flag, Value(), s => Int(flag, s, 1)) }; break;
                 case "--memory-samples": o = o with { MemorySamples = Int(flag, Value(), 1) }; break;
                 case "--train-per-task": o = o with { TrainPerTask = Int(flag, Value(), 1) }; break;
+                case "--tasks": o = o with { Tasks = Int(flag, Value(), 1) }; break;
                 case "--threads": o = o with { Threads = Int(flag, Value(), 1) }; break;
                 case "--data": o = o with { DataDirectory = Value() }; break;
                 case "--json": o = o with { JsonPath = Value() }; break;
@@ -141,6 +147,9 @@ public sealed record BenchOptions
                 Thresholds = thresholdsGiven ? o.Thresholds : [0.97],
                 ThresholdIncrement = incrementGiven ? o.ThresholdIncrement : 0.003,
                 LayerSamples = o.LayerSamples ?? ModelSpec.AlexNetMemorySamples,
+
+                // Batch norm couples a batch's samples: there is no per-sample gradient, so the Fisher is the batch estimator.
+                Fisher = FisherEstimator.Batch,
             };
         }
 

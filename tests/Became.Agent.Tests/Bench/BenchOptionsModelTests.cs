@@ -17,6 +17,7 @@ public sealed class BenchOptionsModelTests
         Assert.Equal([0.97], options.Thresholds);
         Assert.Equal(0.003, options.ThresholdIncrement);
         Assert.Equal([24, 100, 100, 125, 125], options.LearnerFor(Became.Core.Training.ContinualMethod.Gpm).Memory.LayerSamples);
+        Assert.Equal(Became.Core.Merging.FisherEstimator.Batch, options.Fisher);
     }
 
     [Fact]

@@ -36,7 +36,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         if (options.Model.IsAlexNet)
         {
             var shape = options.Model.InputShape;
-            Check(shape.Length is 2 or 3 && AlexNet.Fits(shape[^2], shape[^1]), $"Model:InputShape [{string.Join(", ", shape)}] is not an image AlexNet can take: [channels, height, width] or [height, width], at least 14 x 14 (e.g. [1, 28, 28]).");
+            Check(shape.Length is 2 or 3 && AlexNet.Fits(shape[^2], shape[^1]), $"Model:InputShape [{string.Join(", ", shape)}] is not an image AlexNet can take: [channels, height, width] or [height, width], at least 19 x 19 (e.g. [1, 28, 28]).");
         }
 
         int layers = options.Model.SharedLayerCount;

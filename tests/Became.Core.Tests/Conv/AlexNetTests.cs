@@ -62,6 +62,16 @@ public sealed class AlexNetTests
         Assert.Contains("too small", error.Message);
     }
 
+    [Theory]
+    [InlineData(19, 19, true)]
+    [InlineData(18, 30, false)]
+    [InlineData(28, 28, true)]
+    [InlineData(32, 32, true)]
+    public void AlexNet_fits_images_from_19_pixels_a_side(int height, int width, bool fits)
+    {
+        Assert.Equal(fits, AlexNet.Fits(height, width));
+    }
+
     [Fact]
     public void AlexNet_dropout_acts_only_in_training_mode()
     {

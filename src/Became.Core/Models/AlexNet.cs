@@ -18,7 +18,7 @@ public sealed class AlexNet : IContinualNetwork
     private static readonly int[] BaseChannels = [64, 128, 256];
     private static readonly int[] KernelSizes = [4, 3, 2];
     private const int BaseHidden = 2048;
-    private const double ConvEps = 1e-5;
+    private const double NormEps = 1e-5;
 
     // The reference drops 20% after the first two convolutions and 50% after the third and the linear layers.
     private static readonly double[] DropoutRates = [0.2, 0.2, 0.5, 0.5, 0.5];
@@ -177,7 +177,7 @@ public sealed class AlexNet : IContinualNetwork
             capture?.LayerInputs.Add(x);
             capture?.LayerOutputs.Add(output);
             var (gamma, beta) = _norms[i];
-            var normed = F.batch_norm(output, null, null, gamma, beta, training: true, momentum: 0.1, eps: ConvEps);
+            var normed = F.batch_norm(output, null, null, gamma, beta, training: true, momentum: 0.1, eps: NormEps);
             x = F.dropout(F.relu(normed), DropoutRates[i], Training);
             if (layer.Kernel is not null)
             {

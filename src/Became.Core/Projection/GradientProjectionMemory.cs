@@ -95,10 +95,9 @@ public sealed class GradientProjectionMemory : IDisposable
             }
 
             var (extended, added) = growth.Value;
-            Tensor? importance = null;
             if (Options.Projection == ProjectionKind.Sgp)
             {
-                importance = current is null
+                var importance = current is null
                     ? ScaledGradientProjection.Importance(added, Options.ScaleCoefficient)
                     : ScaledGradientProjection.Extended(_importances[layer] ?? ones(current.shape[1], dtype: ScalarType.Float64), current, r, added, Options.ScaleCoefficient);
                 importance = importance.narrow(0, 0, (extended ?? current!).shape[1]).contiguous();

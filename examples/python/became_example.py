@@ -79,6 +79,37 @@ class BecameMlp(nn.Module):
         return self.heads[head](x)
 
 
+class BecameAlexNet(nn.Module):
+    """The device's AlexNet (Model:Architecture=alexnet[:W]): bias-free convolutions 4x4, 3x3, 2x2, each with batch
+    norm, ReLU, dropout and 2x2 max-pooling, then two bias-free linear layers with batch norm, ReLU and dropout, and
+    one linear head per task. Batch norm keeps no running statistics, as on the device: it always normalises with the
+    batch's own statistics, so predict at least 2 inputs at a time. Its state_dict keys are the model file's names
+    (conv1.weight, bn1.weight, bn1.bias, ..., fc1.weight, bn4.*, fc2.weight, bn5.*, heads.{t}.weight)."""
+
+    def __init__(self, input_shape, channels, hidden_size, head_classes):
+        super().__init__()
+        c, h, w = input_shape if len(input_shape) == 3 else (1, *input_shape)
+        self.input_shape = (c, h, w)
+        for i, (k, out) in enumerate(zip((4, 3, 2), channels), start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(c, out, k, bias=False))
+            setattr(self, f"bn{i}", nn.BatchNorm2d(out, track_running_stats=False))
+            c, h, w = out, (h - k + 1) // 2, (w - k + 1) // 2
+        self.fc1 = nn.Linear(c * h * w, hidden_size, bias=False)
+        self.bn4 = nn.BatchNorm1d(hidden_size, track_running_stats=False)
+        self.fc2 = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.bn5 = nn.BatchNorm1d(hidden_size, track_running_stats=False)
+        self.heads = nn.ModuleList(nn.Linear(hidden_size, classes, bias=False) for classes in head_classes)
+
+    def forward(self, x, head):
+        x = x.reshape(x.shape[0], *self.input_shape)
+        for conv, bn, p in ((self.conv1, self.bn1, 0.2), (self.conv2, self.bn2, 0.2), (self.conv3, self.bn3, 0.5)):
+            x = nn.functional.max_pool2d(nn.functional.dropout(torch.relu(bn(conv(x))), p, self.training), 2)
+        x = x.flatten(1)
+        for fc, bn in ((self.fc1, self.bn4), (self.fc2, self.bn5)):
+            x = nn.functional.dropout(torch.relu(bn(fc(x))), 0.5, self.training)
+        return self.heads[head](x)
+
+
 def load_model(path):
     """Rebuilds the network of a Became model file. Returns (model in eval mode, metadata) where metadata's
     architecture, tasks and normalization are parsed from their JSON."""
@@ -91,12 +122,15 @@ def load_model(path):
     for key in ("version", "parent"):
         metadata[key] = int(raw[key])
     arch = metadata["architecture"]
-    if arch["kind"] != "mlp" or arch["activation"] != "relu" or arch["bias"]:
+    if arch["kind"] not in ("mlp", "alexnet") or arch["activation"] != "relu" or arch["bias"]:
         raise ValueError(f"unsupported architecture {arch}")
-    input_size = 1
-    for d in arch["inputShape"]:
-        input_size *= d
-    model = BecameMlp(input_size, arch["hiddenSizes"], arch["heads"])
+    if arch["kind"] == "alexnet":
+        model = BecameAlexNet(arch["inputShape"], arch["channels"], arch["hiddenSize"], arch["heads"])
+    else:
+        input_size = 1
+        for d in arch["inputShape"]:
+            input_size *= d
+        model = BecameMlp(input_size, arch["hiddenSizes"], arch["heads"])
     model.load_state_dict(tensors)  # strict: every name and shape must match
     return model.eval(), metadata
 

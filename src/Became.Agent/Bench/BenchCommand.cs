@@ -3,7 +3,9 @@ using System.Globalization;
 using Became.Core.Data;
 using Became.Core.Evaluation;
 using Became.Core.Merging;
+using Became.Core.Models;
 using Became.Core.Native;
+using Became.Core.Projection;
 
 namespace Became.Agent.Bench;
 
@@ -53,12 +55,16 @@ public static class BenchCommand
             using var stream = options.Stream == "split-fmnist"
                 ? TaskStreams.SplitFashionMnist(dataset, seed)
                 : TaskStreams.PermutedFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask);
+            // A shorter stream shares the full one's tasks (the full stream disposes them).
+            var tasks = options.Tasks is int n && n < stream.Tasks.Count ? new TaskStream(stream.Name, stream.Tasks.Take(n).ToList(), stream.InputShape) : stream;
             foreach (var method in options.Methods)
             {
-                var result = ContinualExperiment.Run(stream, options.LearnerFor(method), options.Hidden, seed, display, cancellationToken);
+                // The streams' inputs are flat pixels; AlexNet reads them as the dataset's one-channel images.
+                long[] shape = options.Model.Architecture == Architecture.Mlp ? stream.InputShape : [1, dataset.Height, dataset.Width];
+                var result = ContinualExperiment.Run(tasks, options.LearnerFor(method), () => options.Model.Create(shape), seed, display, cancellationToken);
                 display.Clear();
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{method.Name,-8} seed {seed}: ACC {result.Acc:F2}  BWT {result.Bwt:F2}  {result.Seconds:F1} s  merges [{string.Join(", ", result.MergeCoefficients.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))}]  ranks [{string.Join(" ", result.MemoryRanks.Select(r => string.Join("/", r)))}]"));
+                    $"{method.Name,-8} {options.Model.Name} {(options.Projection == ProjectionKind.Sgp ? "sgp" : "gpm")} seed {seed}: ACC {result.Acc:F2}  BWT {result.Bwt:F2}  {result.Seconds:F1} s  merges [{string.Join(", ", result.MergeCoefficients.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))}]  ranks [{string.Join(" ", result.MemoryRanks.Select(r => string.Join("/", r)))}]"));
                 results.Add(result);
             }
         }
@@ -72,7 +78,7 @@ public static class BenchCommand
             options.Training.LearningRate,
             options.Fisher == FisherEstimator.Exact ? "exact" : "batch",
             options.FisherLabels == FisherLabels.Predicted ? "true" : "empirical",
-            options.ProjectionSite == Became.Core.Projection.ProjectionSite.Inputs ? "inputs" : "gradients",
+            options.ProjectionSite == ProjectionSite.Inputs ? "inputs" : "gradients",
             options.Thresholds,
             options.MemorySamples,
             options.Threads,
@@ -80,7 +86,12 @@ public static class BenchCommand
             options.DataDirectory,
             BenchProtocol.DescribeMachine(),
             "libtorch 2.10.0 (TorchSharp 0.107.0, cpu)",
-            started);
+            started,
+            options.Model.Name,
+            options.Projection == ProjectionKind.Sgp ? "sgp" : "gpm",
+            options.ThresholdIncrement,
+            options.LayerSamples,
+            options.Projection == ProjectionKind.Sgp ? options.SgpScale : null);
         var report = BenchReport.Create(protocol, results);
         var reference = options.ReferencePath is null ? null : LoadReference(options.ReferencePath, error);
         output.WriteLine();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Became.Core.Data;
 using Became.Core.Merging;
+using Became.Core.Models;
 using Became.Core.Projection;
 using Became.Core.Training;
 
@@ -18,14 +19,23 @@ public sealed record BenchOptions
           --batch-size N        SGD batch size (default 10)
           --lr X                learning rate (default 0.01)
           --fisher exact|batch  per-sample Fisher (default) or the reference's squared batch means
+                                (alexnet: always batch, since batch norm couples the samples)
           --fisher-labels true|empirical   predicted labels (default) or the given ones
           --fisher-batch N      batch of the batch Fisher (default: --batch-size)
           --projection-site inputs|gradients   project layer inputs in the forward pass (default, same
                                 gradients, less work) or gradients after backward (the reference's path)
-          --hidden LIST         hidden widths (default 100,100)
-          --thresholds LIST     GPM energy thresholds per layer (default 0.95,0.99)
+          --model mlp|alexnet[:W]   network: the multi-head MLP (default) or the paper's AlexNet with
+                                width multiplier W (default 1; e.g. alexnet:0.25)
+          --projection gpm|sgp  stage-1 projection: GPM (default) or SGP's importance-scaled one
+          --sgp-scale X         SGP's scale s in lambda = (s+1)σ/(sσ + max σ) (default 10)
+          --hidden LIST         MLP hidden widths (default 100,100)
+          --thresholds LIST     GPM energy thresholds per layer (default 0.95,0.99; alexnet 0.97)
+          --threshold-increment X   added to every threshold per task (default 0; alexnet 0.003)
           --memory-samples N    samples per representation matrix (default 300)
+          --layer-samples LIST  samples per layer's representation matrix (alexnet default
+                                24,100,100,125,125, the reference's)
           --train-per-task N    permuted-fmnist: training images per task (default 10000)
+          --tasks N             learn only the stream's first N tasks (default all)
           --threads N           torch threads (default 2)
           --data DIR            MNIST-format IDX directory (default /usr/share/datasets/fashion-mnist)
           --json FILE           write the report as JSON
@@ -51,11 +61,24 @@ public sealed record BenchOptions
 
     public IReadOnlyList<int> Hidden { get; init; } = [100, 100];
 
+    public ModelSpec Model { get; init; } = ModelSpec.Mlp([100, 100]);
+
+    public ProjectionKind Projection { get; init; } = ProjectionKind.Gpm;
+
+    public double SgpScale { get; init; } = 10;
+
+    public double ThresholdIncrement { get; init; }
+
+    public IReadOnlyList<int>? LayerSamples { get; init; }
+
     public IReadOnlyList<double> Thresholds { get; init; } = [0.95, 0.99];
 
     public int MemorySamples { get; init; } = 300;
 
     public int TrainPerTask { get; init; } = 10000;
+
+    /// <summary>Learn only the first this many tasks of the stream; null = all.</summary>
+    public int? Tasks { get; init; }
 
     public int Threads { get; init; } = 2;
 
@@ -74,6 +97,8 @@ public sealed record BenchOptions
     {
         var o = new BenchOptions();
         var training = o.Training;
+        string model = "mlp";
+        bool thresholdsGiven = false, incrementGiven = false;
         for (int i = 0; i < args.Count; i++)
         {
             string flag = args[i];
@@ -94,9 +119,15 @@ public sealed record BenchOptions
                 case "--fisher-batch": o = o with { FisherBatchSize = Int(flag, Value(), 1) }; break;
                 case "--projection-site": o = o with { ProjectionSite = Value() switch { "inputs" => ProjectionSite.Inputs, "gradients" => ProjectionSite.Gradients, var v => throw new ArgumentException($"--projection-site: '{v}' is not inputs or gradients.") } }; break;
                 case "--hidden": o = o with { Hidden = List(flag, Value(), s => Int(flag, s, 1)) }; break;
-                case "--thresholds": o = o with { Thresholds = List(flag, Value(), s => Double(flag, s)) }; break;
+                case "--thresholds": o = o with { Thresholds = List(flag, Value(), s => Double(flag, s)) }; thresholdsGiven = true; break;
+                case "--threshold-increment": o = o with { ThresholdIncrement = NonNegative(flag, Value()) }; incrementGiven = true; break;
+                case "--model": model = Value(); break;
+                case "--projection": o = o with { Projection = Value() switch { "gpm" => ProjectionKind.Gpm, "sgp" => ProjectionKind.Sgp, var v => throw new ArgumentException($"--projection: '{v}' is not gpm or sgp.") } }; break;
+                case "--sgp-scale": o = o with { SgpScale = Double(flag, Value()) }; break;
+                case "--layer-samples": o = o with { LayerSamples = List(flag, Value(), s => Int(flag, s, 1)) }; break;
                 case "--memory-samples": o = o with { MemorySamples = Int(flag, Value(), 1) }; break;
                 case "--train-per-task": o = o with { TrainPerTask = Int(flag, Value(), 1) }; break;
+                case "--tasks": o = o with { Tasks = Int(flag, Value(), 1) }; break;
                 case "--threads": o = o with { Threads = Int(flag, Value(), 1) }; break;
                 case "--data": o = o with { DataDirectory = Value() }; break;
                 case "--json": o = o with { JsonPath = Value() }; break;
@@ -107,7 +138,24 @@ public sealed record BenchOptions
         }
 
         training.Validate();
-        return o with { Training = training };
+        var spec = ModelSpec.Parse(model, o.Hidden);
+        if (spec.Architecture == Architecture.AlexNet)
+        {
+            // The reference's conv GPM settings unless given.
+            o = o with
+            {
+                Thresholds = thresholdsGiven ? o.Thresholds : [0.97],
+                ThresholdIncrement = incrementGiven ? o.ThresholdIncrement : 0.003,
+                LayerSamples = o.LayerSamples ?? ModelSpec.AlexNetMemorySamples,
+
+                // Batch norm couples a batch's samples: there is no per-sample gradient, so the Fisher is the batch estimator.
+                Fisher = FisherEstimator.Batch,
+            };
+        }
+
+        int layers = spec.Architecture == Architecture.AlexNet ? ModelSpec.AlexNetMemorySamples.Count : o.Hidden.Count;
+        new GpmOptions { Thresholds = o.Thresholds, LayerSamples = o.LayerSamples, Samples = o.MemorySamples, ScaleCoefficient = o.SgpScale }.Validate(layers);
+        return o with { Training = training, Model = spec };
     }
 
     /// <summary>The learner settings for one method.</summary>
@@ -115,7 +163,15 @@ public sealed record BenchOptions
     {
         Method = method,
         Training = Training,
-        Memory = new GpmOptions { Thresholds = Thresholds, Samples = MemorySamples },
+        Memory = new GpmOptions
+        {
+            Thresholds = Thresholds,
+            ThresholdIncrement = ThresholdIncrement,
+            Samples = MemorySamples,
+            LayerSamples = LayerSamples,
+            Projection = Projection,
+            ScaleCoefficient = SgpScale,
+        },
         ProjectionSite = ProjectionSite,
         Fisher = new FisherOptions(Fisher, FisherLabels, FisherBatchSize ?? Training.BatchSize),
     };
@@ -130,6 +186,11 @@ public sealed record BenchOptions
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= min
             ? n
             : throw new ArgumentException($"{flag}: '{value}' is not an integer >= {min}.");
+
+    private static double NonNegative(string flag, string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x) && x >= 0
+            ? x
+            : throw new ArgumentException($"{flag}: '{value}' is not a number >= 0.");
 
     private static double Double(string flag, string value) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x) && x > 0

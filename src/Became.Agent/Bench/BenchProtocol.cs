@@ -21,6 +21,11 @@ namespace Became.Agent.Bench;
 /// <param name="Machine">A short description of the machine; see <see cref="DescribeMachine"/>.</param>
 /// <param name="Libtorch">The libtorch build used, e.g. "2.10.0 cpu".</param>
 /// <param name="StartedAt">When the bench started.</param>
+/// <param name="Model">The network: "mlp" or "alexnet[:width]".</param>
+/// <param name="Projection">Stage 1's projection: "gpm" or "sgp".</param>
+/// <param name="ThresholdIncrement">Added to every threshold per task.</param>
+/// <param name="LayerSamples">Samples per layer's representation matrix, or null for <paramref name="SamplesForMemory"/> everywhere.</param>
+/// <param name="SgpScale">SGP's scale coefficient, or null with GPM.</param>
 public sealed record BenchProtocol(
     string Stream,
     IReadOnlyList<string> Methods,
@@ -38,7 +43,12 @@ public sealed record BenchProtocol(
     string DataDirectory,
     string Machine,
     string Libtorch,
-    DateTimeOffset StartedAt)
+    DateTimeOffset StartedAt,
+    string Model = "mlp",
+    string Projection = "gpm",
+    double ThresholdIncrement = 0,
+    IReadOnlyList<int>? LayerSamples = null,
+    double? SgpScale = null)
 {
     /// <summary>Processor count, OS and .NET version in one short line, e.g. "16 CPUs, Ubuntu 24.04 LTS (x64), .NET 10.0.0".</summary>
     public static string DescribeMachine() =>

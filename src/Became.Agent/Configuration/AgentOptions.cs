@@ -1,3 +1,4 @@
+using Became.Core.Models;
 using Became.Core.Merging;
 using Became.Core.Projection;
 using Became.Core.Training;
@@ -89,6 +90,23 @@ public sealed class ModelOptions
 
     public int[] HiddenSizes { get; set; } = [];
 
+    /// <summary>mlp (default; <see cref="HiddenSizes"/>), or alexnet / alexnet:W, the paper's AlexNet with width
+    /// multiplier W; AlexNet needs an image <see cref="InputShape"/>, [channels, height, width] or [height, width].</summary>
+    public string Architecture { get; set; } = "mlp";
+
+    /// <summary>The network to build; throws <see cref="ArgumentException"/> for an unknown architecture.</summary>
+    public ModelSpec Spec => ModelSpec.Parse(Architecture, HiddenSizes);
+
+    /// <summary>Whether <see cref="Architecture"/> names the AlexNet (without parsing its width).</summary>
+    public bool IsAlexNet => Architecture.Trim().StartsWith("alexnet", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Shared layers the memory keeps a basis for: the MLP's hidden layers, or AlexNet's five.</summary>
+    public int SharedLayerCount => IsAlexNet ? ModelSpec.AlexNetMemorySamples.Count : HiddenSizes.Length;
+
+    /// <summary>Builds the configured network.</summary>
+    public IContinualNetwork CreateNetwork(TorchSharp.torch.Device? device = null, long? seed = null) =>
+        Spec.Create(InputShape.Select(d => (long)d).ToArray(), device, seed);
+
     /// <summary>Inputs are scaled to [0,1] (uint8 / 255; float32 taken as already scaled), then (x - mean) / std.</summary>
     public double NormalizationMean { get; set; } = 0.2860;
 
@@ -113,6 +131,19 @@ public sealed class TrainingDefaults
 
     public int MemorySamples { get; set; } = 300;
 
+    /// <summary>Samples per shared layer's representation matrix; empty = <see cref="MemorySamples"/> for an MLP,
+    /// the reference's 24, 100, 100, 125, 125 for AlexNet.</summary>
+    public int[] LayerSamples { get; set; } = [];
+
+    /// <summary>Added to every threshold per task; unset = 0 for an MLP, 0.003 for AlexNet (the reference's).</summary>
+    public double? ThresholdIncrement { get; set; }
+
+    /// <summary>gpm (full projection) or sgp (importance-scaled projection).</summary>
+    public string Projection { get; set; } = "gpm";
+
+    /// <summary>SGP's scale coefficient s.</summary>
+    public double SgpScale { get; set; } = 10;
+
     /// <summary>exact or batch.</summary>
     public string Fisher { get; set; } = "exact";
 
@@ -121,11 +152,19 @@ public sealed class TrainingDefaults
     /// <summary>libtorch threads for evaluation, Fisher and SVD.</summary>
     public int Threads { get; set; } = 2;
 
-    public LearnerOptions ToLearnerOptions() => new()
+    public LearnerOptions ToLearnerOptions(ModelOptions model) => new()
     {
         Method = ContinualMethod.Parse(Method),
         Training = new TrainingOptions { Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate },
-        Memory = new GpmOptions { Thresholds = Thresholds, Samples = MemorySamples },
+        Memory = new GpmOptions
+        {
+            Thresholds = Thresholds,
+            Samples = MemorySamples,
+            LayerSamples = LayerSamples.Length > 0 ? LayerSamples : model.IsAlexNet ? ModelSpec.AlexNetMemorySamples : null,
+            ThresholdIncrement = ThresholdIncrement ?? (model.IsAlexNet ? 0.003 : 0),
+            Projection = Projection == "sgp" ? ProjectionKind.Sgp : ProjectionKind.Gpm,
+            ScaleCoefficient = SgpScale,
+        },
         Fisher = new FisherOptions(Fisher == "batch" ? FisherEstimator.Batch : FisherEstimator.Exact, FisherLabels.Predicted, BatchSize),
     };
 }
@@ -178,11 +217,12 @@ public sealed class AgentOptionsDefaults : Microsoft.Extensions.Options.IPostCon
     public static readonly int[] InputShape = [784];
     public static readonly int[] HiddenSizes = [100, 100];
     public static readonly double[] Thresholds = [0.95, 0.99];
+    public static readonly double[] AlexNetThresholds = [0.97];
 
     public void PostConfigure(string? name, AgentOptions options)
     {
         if (options.Model.InputShape.Length == 0) options.Model.InputShape = [.. InputShape];
         if (options.Model.HiddenSizes.Length == 0) options.Model.HiddenSizes = [.. HiddenSizes];
-        if (options.Training.Thresholds.Length == 0) options.Training.Thresholds = [.. Thresholds];
+        if (options.Training.Thresholds.Length == 0) options.Training.Thresholds = options.Model.IsAlexNet ? [.. AlexNetThresholds] : [.. Thresholds];
     }
 }

@@ -1,3 +1,4 @@
+using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Training;
 using Microsoft.Extensions.Options;
@@ -35,7 +36,19 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Training.Epochs >= 1, "Training:Epochs must be at least 1.");
         Check(options.Training.BatchSize >= 1, "Training:BatchSize must be at least 1.");
         Check(options.Training.LearningRate > 0 && double.IsFinite(options.Training.LearningRate), "Training:LearningRate must be a positive number.");
-        Check(options.Training.Thresholds.Length is 1 || options.Training.Thresholds.Length == options.Model.HiddenSizes.Length, $"Training:Thresholds needs 1 or {options.Model.HiddenSizes.Length} values (one per hidden layer).");
+        Check(IsArchitecture(options.Model.Architecture), $"Model:Architecture '{options.Model.Architecture}' is not mlp, alexnet or alexnet:W (W a positive width multiplier).");
+        if (options.Model.IsAlexNet)
+        {
+            var shape = options.Model.InputShape;
+            Check(shape.Length is 2 or 3 && AlexNet.Fits(shape[^2], shape[^1]), $"Model:InputShape [{string.Join(", ", shape)}] is not an image AlexNet can take: [channels, height, width] or [height, width], at least 19 x 19 (e.g. [1, 28, 28]).");
+        }
+
+        int layers = options.Model.SharedLayerCount;
+        Check(options.Training.Thresholds.Length is 1 || options.Training.Thresholds.Length == layers, $"Training:Thresholds needs 1 or {layers} values (one per shared layer).");
+        Check(options.Training.LayerSamples.Length is 0 || options.Training.LayerSamples.Length == layers && options.Training.LayerSamples.All(n => n >= 1), $"Training:LayerSamples needs none or {layers} positive counts (one per shared layer).");
+        Check(options.Training.ThresholdIncrement is null or (>= 0 and < 1), "Training:ThresholdIncrement must lie in [0, 1).");
+        Check(options.Training.Projection is "gpm" or "sgp", $"Training:Projection '{options.Training.Projection}' is not gpm or sgp.");
+        Check(options.Training.SgpScale > 0 && double.IsFinite(options.Training.SgpScale), "Training:SgpScale must be a positive number.");
         Check(options.Training.Thresholds.All(t => t is > 0 and < 1), "Training:Thresholds must lie strictly between 0 and 1.");
         Check(options.Training.MemorySamples >= 1, "Training:MemorySamples must be at least 1.");
         Check(options.Training.Fisher is "exact" or "batch", $"Training:Fisher '{options.Training.Fisher}' is not exact or batch.");
@@ -51,5 +64,18 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.HttpToken is null || options.HttpToken.Length >= 16, "HttpToken must be at least 16 characters.");
         Check(options.ShutdownSeconds is >= 1 and <= 600, "ShutdownSeconds must be between 1 and 600.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static bool IsArchitecture(string text)
+    {
+        try
+        {
+            ModelSpec.Parse(text);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 }

@@ -13,20 +13,20 @@ namespace Became.Agent.Jobs;
 /// <summary>A learner rebuilt from a stored version (or fresh), owning its network.</summary>
 public sealed class LearnerSession : IDisposable
 {
-    public LearnerSession(MultiHeadMlp network, ContinualLearner learner)
+    public LearnerSession(IContinualNetwork network, ContinualLearner learner)
     {
         Network = network;
         Learner = learner;
     }
 
-    public MultiHeadMlp Network { get; }
+    public IContinualNetwork Network { get; }
 
     public ContinualLearner Learner { get; }
 
     private bool _networkReleased;
 
     /// <summary>Hands the network to the caller (e.g. to serve it); the session no longer disposes it.</summary>
-    public MultiHeadMlp ReleaseNetwork()
+    public IContinualNetwork ReleaseNetwork()
     {
         _networkReleased = true;
         return Network;
@@ -53,11 +53,11 @@ public static class ModelFiles
     {
         // One seed per version for the network's own generator and the learner's: the same tasks give the same model.
         long seed = options.Training.Seed + (version?.Version ?? 0);
-        var network = new MultiHeadMlp(options.Model.Features, options.Model.HiddenSizes, device.Device, seed);
+        var network = options.Model.CreateNetwork(device.Device, seed);
         ContinualLearner? learner = null;
         try
         {
-            learner = new ContinualLearner(network, options.Training.ToLearnerOptions(), seed);
+            learner = new ContinualLearner(network, options.Training.ToLearnerOptions(options.Model), seed);
             if (version is not null)
             {
                 using var scope = NewDisposeScope();
@@ -95,15 +95,29 @@ public static class ModelFiles
                 .Select(kv => SafeTensorsFile.FromTensor(kv.Key[LearnerCheckpoint.ModelPrefix.Length..], kv.Value));
             var state = exported.Where(kv => !kv.Key.StartsWith(LearnerCheckpoint.ModelPrefix, StringComparison.Ordinal))
                 .Select(kv => SafeTensorsFile.FromTensor(kv.Key, kv.Value));
-            var architecture = new
-            {
-                kind = "mlp",
-                inputShape = options.Model.InputShape,
-                hiddenSizes = options.Model.HiddenSizes,
-                activation = "relu",
-                bias = false,
-                heads = learner.Network.HeadClasses,
-            };
+            object architecture = learner.Network is AlexNet alexNet
+                ? new
+                {
+                    kind = "alexnet",
+                    inputShape = options.Model.InputShape,
+                    widthMultiplier = alexNet.WidthMultiplier,
+                    channels = alexNet.Channels,
+                    kernels = new[] { 4, 3, 2 },
+                    hiddenSize = alexNet.HiddenSize,
+                    activation = "relu",
+                    bias = false,
+                    batchNorm = "batch statistics (no running statistics), eps 1e-5",
+                    heads = learner.Network.HeadClasses,
+                }
+                : new
+                {
+                    kind = "mlp",
+                    inputShape = options.Model.InputShape,
+                    hiddenSizes = options.Model.HiddenSizes,
+                    activation = "relu",
+                    bias = false,
+                    heads = learner.Network.HeadClasses,
+                };
             var metadata = new Dictionary<string, string>
             {
                 ["format"] = Format,

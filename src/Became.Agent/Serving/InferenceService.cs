@@ -126,6 +126,12 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
             throw new RequestRejectedException("no_model", "No model is deployed yet.");
         }
 
+        if (count < snapshot.Network.MinimumBatch)
+        {
+            // AlexNet's batch norm normalises with the request's own statistics (as the reference does).
+            throw new RequestRejectedException("bad_shape", $"The deployed network normalises with batch statistics: send at least {snapshot.Network.MinimumBatch} inputs; got {count}.");
+        }
+
         int head = IndexOf(snapshot.TaskIds, taskId);
         if (head < 0)
         {

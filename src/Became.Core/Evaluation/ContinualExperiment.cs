@@ -19,12 +19,23 @@ public static class ContinualExperiment
         IReadOnlyList<int> hiddenSizes,
         int seed,
         IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellationToken = default) =>
+        Run(stream, options, () => ModelSpec.Mlp(hiddenSizes).Create(stream.InputShape), seed, progress, cancellationToken);
+
+    /// <summary>Learns every task of the stream in order on a fresh network from <paramref name="createNetwork"/>
+    /// (called after seeding the global generator, so its initial weights follow the seed), testing all tasks
+    /// seen after each.</summary>
+    public static ContinualRunResult Run(
+        TaskStream stream,
+        LearnerOptions options,
+        Func<IContinualNetwork> createNetwork,
+        int seed,
+        IProgress<ExperimentProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
         manual_seed(seed);
-        int inputSize = (int)stream.InputShape.Aggregate(1L, (a, b) => a * b);
-        using var network = new MultiHeadMlp(inputSize, hiddenSizes);
+        using var network = createNetwork();
         using var learner = new ContinualLearner(network, options, seed);
         int tasks = stream.Tasks.Count;
         var accuracy = new AccuracyMatrix(tasks);

@@ -21,10 +21,9 @@ public static class Evaluator
         using var noGrad = no_grad();
         double loss = 0;
         long correct = 0;
-        for (int start = 0; start < data.Count; start += Chunk)
+        foreach (var (start, n) in BatchRanges.Of(data.Count, Chunk, network.MinimumBatch))
         {
             using var scope = NewDisposeScope();
-            int n = Math.Min(Chunk, data.Count - start);
             var logits = network.Forward(data.Inputs.narrow(0, start, n), head);
             var labels = data.Labels.narrow(0, start, n);
             loss += F.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>();

@@ -48,6 +48,8 @@ public static class DiagonalFisher
             throw new ArgumentException("The Fisher information needs at least one sample.", nameof(data));
         }
 
+        // Batch norm couples the samples of a batch, so a network that is not a linear stack has no per-sample
+        // gradient to square: it gets the batch estimator whatever was asked (see IsLinearStack).
         var parameters = network.SharedParameters.Concat(network.HeadParameters(head)).ToList();
         return options.Estimator == FisherEstimator.Exact && network.IsLinearStack
             ? ExactLinear(network, head, data, options.Labels, parameters)
@@ -97,10 +99,9 @@ public static class DiagonalFisher
         var sums = parameters.ToDictionary(p => p.Name, p => zeros_like(p.Tensor, requires_grad: false).DetachFromDisposeScope());
         var tensors = parameters.Select(p => p.Tensor).ToList();
         int batch = Math.Max(1, options.BatchSize);
-        for (int start = 0; start < data.Count; start += batch)
+        foreach (var (start, n) in BatchRanges.Of(data.Count, batch, network.MinimumBatch))
         {
             using var scope = NewDisposeScope();
-            int n = Math.Min(batch, data.Count - start);
             var logits = network.Forward(data.Inputs.narrow(0, start, n), head);
             var target = Targets(logits, data.Labels.narrow(0, start, n), options.Labels);
             var loss = F.cross_entropy(logits, target);

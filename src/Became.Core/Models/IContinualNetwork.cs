@@ -5,14 +5,21 @@ namespace Became.Core.Models;
 /// <summary>A parameter with the name PyTorch would give it in a state dict (e.g. <c>shared.0.weight</c>).</summary>
 public sealed record NamedParameter(string Name, Tensor Tensor);
 
+/// <summary>The geometry of a convolution: square kernel, stride, zero padding (PyTorch's conv2d arguments).</summary>
+/// <param name="Size">Kernel side k.</param>
+/// <param name="Stride">Step between patches.</param>
+/// <param name="Padding">Zero padding on each side.</param>
+public sealed record ConvKernel(int Size, int Stride = 1, int Padding = 0);
+
 /// <summary>A shared layer the feature memory protects: its weight (out x in, a conv kernel flattened to out x in*k*k).</summary>
 /// <param name="Index">Position among the shared layers.</param>
 /// <param name="Name">The weight's state-dict name.</param>
-/// <param name="Weight">The weight parameter.</param>
-public sealed record SharedLayer(int Index, string Name, Tensor Weight)
+/// <param name="Weight">The weight parameter: [out, in] for a linear layer, [out, in, k, k] for a convolution.</param>
+/// <param name="Kernel">The convolution's geometry, or null for a linear layer.</param>
+public sealed record SharedLayer(int Index, string Name, Tensor Weight, ConvKernel? Kernel = null)
 {
-    /// <summary>Width of the layer's input space (the rows of its basis).</summary>
-    public long InputDimension => Weight.shape[1];
+    /// <summary>Width of the layer's input space (the rows of its basis): in, or in*k*k for a convolution.</summary>
+    public long InputDimension => Weight.shape.Skip(1).Aggregate(1L, (a, b) => a * b);
 }
 
 /// <summary>What a forward pass recorded: each shared layer's input and pre-activation output, then the head's.</summary>
@@ -55,6 +62,13 @@ public interface IContinualNetwork : IDisposable
     /// <summary>When set, shared layers route their inputs through it so their weight gradients come out
     /// projected (<see cref="Projection.ProjectionSite.Inputs"/>); null for the plain forward pass.</summary>
     Projection.GradientProjector? InputProjector { get; set; }
+
+    /// <summary>Training mode: dropout is active. Batch norm (where present) always normalises with the batch's
+    /// own statistics, as the reference does (no running statistics). False by default.</summary>
+    bool Training { get; set; }
+
+    /// <summary>Fewest samples a forward pass accepts: 2 where batch norm needs a batch's statistics, else 1.</summary>
+    int MinimumBatch { get; }
 
     /// <summary>Every parameter is the weight of one linear map that <see cref="ForwardCapture"/> records, in
     /// parameter order: then weight gradients are Δᵀ X, which input projection and the exact Fisher rely on.</summary>

@@ -60,6 +60,11 @@ public sealed class MultiHeadMlp : IContinualNetwork
 
     public bool IsLinearStack => true;
 
+    /// <summary>Has no effect: the MLP has neither dropout nor batch norm.</summary>
+    public bool Training { get; set; }
+
+    public int MinimumBatch => 1;
+
     public IReadOnlyList<int> HeadClasses => _headClasses;
 
     public int AddHead(int classes)
@@ -107,23 +112,5 @@ public sealed class MultiHeadMlp : IContinualNetwork
         _generator?.Dispose();
     }
 
-    private Tensor NewWeight(long outputs, long inputs)
-    {
-        double bound = 1.0 / Math.Sqrt(inputs);
-        using var noGrad = no_grad();
-        Tensor weight;
-        if (_generator is null)
-        {
-            weight = empty(outputs, inputs, device: _device).uniform_(-bound, bound);
-        }
-        else
-        {
-            // The generator is a CPU one: draw on the host, then move (on the CPU the move is a no-op).
-            using var host = empty(outputs, inputs).uniform_(-bound, bound, _generator);
-            weight = host.to(_device);
-        }
-
-        weight.requires_grad_(true);
-        return weight.DetachFromDisposeScope();
-    }
+    private Tensor NewWeight(long outputs, long inputs) => WeightInit.Uniform([outputs, inputs], inputs, _device, _generator);
 }

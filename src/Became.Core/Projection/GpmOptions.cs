@@ -1,5 +1,15 @@
 namespace Became.Core.Projection;
 
+/// <summary>How stage 1 treats the stored directions.</summary>
+public enum ProjectionKind
+{
+    /// <summary>GPM: remove every stored direction fully, G - G U Uᵀ.</summary>
+    Gpm,
+
+    /// <summary>SGP: remove each stored direction in proportion to its importance, G - G U Λ Uᵀ.</summary>
+    Sgp,
+}
+
 /// <summary>How the feature memory grows.</summary>
 public sealed record GpmOptions
 {
@@ -11,6 +21,22 @@ public sealed record GpmOptions
 
     /// <summary>Samples of the task's training inputs in each representation matrix.</summary>
     public int Samples { get; init; } = 300;
+
+    /// <summary>Samples per shared layer, overriding <see cref="Samples"/> (the reference's AlexNet uses 24, 100,
+    /// 100, 125, 125: a convolution contributes a column per patch, so fewer samples fill its matrix).</summary>
+    public IReadOnlyList<int>? LayerSamples { get; init; }
+
+    /// <summary>GPM (full projection) or SGP (importance-scaled projection).</summary>
+    public ProjectionKind Projection { get; init; } = ProjectionKind.Gpm;
+
+    /// <summary>SGP's scale s in lambda = (s+1)σ / (sσ + max σ); 10 in the reference.</summary>
+    public double ScaleCoefficient { get; init; } = 10;
+
+    /// <summary>Samples in layer <paramref name="layer"/>'s representation matrix.</summary>
+    public int SamplesFor(int layer) => LayerSamples is { } perLayer ? perLayer[layer] : Samples;
+
+    /// <summary>The most samples any layer uses: how many inputs one representation pass draws.</summary>
+    public int MaxSamples(int layers) => Enumerable.Range(0, layers).Max(SamplesFor);
 
     /// <summary>
     /// First task: keep the leading directions whose cumulative energy share is still below the threshold
@@ -36,9 +62,19 @@ public sealed record GpmOptions
             throw new ArgumentException($"Give one GPM threshold or one per shared layer ({layers}); got {Thresholds.Count}.");
         }
 
-        if (Samples < 1)
+        if (Samples < 1 || LayerSamples is { } perLayer && perLayer.Any(n => n < 1))
         {
             throw new ArgumentException("GPM needs at least one sample per representation matrix.");
+        }
+
+        if (LayerSamples is { } counts && counts.Count != layers)
+        {
+            throw new ArgumentException($"Give one GPM sample count per shared layer ({layers}); got {counts.Count}.");
+        }
+
+        if (!(ScaleCoefficient > 0) || double.IsInfinity(ScaleCoefficient))
+        {
+            throw new ArgumentException("The SGP scale coefficient must be a positive number.");
         }
     }
 }

@@ -4,11 +4,13 @@ namespace Became.Core.Projection;
 
 /// <summary>
 /// Per-layer orthonormal bases of the input spaces earlier tasks used (GPM). Gradients projected onto
-/// their orthogonal complement leave the layers' responses to those inputs unchanged.
+/// their orthogonal complement leave the layers' responses to those inputs unchanged. With
+/// <see cref="ProjectionKind.Sgp"/> each direction also carries an importance in (0, 1] (SGP).
 /// </summary>
 public sealed class GradientProjectionMemory : IDisposable
 {
     private readonly Tensor?[] _bases;
+    private readonly Tensor?[] _importances;
     private readonly long[] _dimensions;
 
     public GradientProjectionMemory(IReadOnlyList<long> inputDimensions, GpmOptions options)
@@ -17,6 +19,7 @@ public sealed class GradientProjectionMemory : IDisposable
         Options = options;
         _dimensions = inputDimensions.ToArray();
         _bases = new Tensor?[_dimensions.Length];
+        _importances = new Tensor?[_dimensions.Length];
     }
 
     public GpmOptions Options { get; }
@@ -31,7 +34,25 @@ public sealed class GradientProjectionMemory : IDisposable
     /// <summary>Layer l's basis (float64, in x k, orthonormal columns), or null while empty.</summary>
     public Tensor? Basis(int layer) => _bases[layer];
 
-    /// <summary>Replaces a layer's basis (e.g. when loading saved state); takes ownership of a float64 copy.</summary>
+    /// <summary>Layer l's SGP importances (float64, one per basis column, in (0, 1]), or null: every direction
+    /// fully protected (GPM).</summary>
+    public Tensor? Importance(int layer) => _importances[layer];
+
+    /// <summary>Replaces a layer's importances (e.g. when loading saved state) with a float64 copy; null = all 1.</summary>
+    public void SetImportance(int layer, Tensor? importance)
+    {
+        long rank = _bases[layer]?.shape[1] ?? 0;
+        if (importance is not null && (importance.dim() != 1 || importance.shape[0] != rank))
+        {
+            throw new ArgumentException($"Layer {layer}'s importances must be a vector of its basis rank ({rank}).");
+        }
+
+        _importances[layer]?.Dispose();
+        _importances[layer] = importance?.to_type(ScalarType.Float64).detach().clone().DetachFromDisposeScope();
+    }
+
+    /// <summary>Replaces a layer's basis (e.g. when loading saved state); takes ownership of a float64 copy.
+    /// Its importances are dropped (set them after the basis).</summary>
     public void SetBasis(int layer, Tensor? basis)
     {
         if (basis is not null && (basis.dim() != 2 || basis.shape[0] != _dimensions[layer] || basis.shape[1] > _dimensions[layer]))
@@ -40,6 +61,8 @@ public sealed class GradientProjectionMemory : IDisposable
         }
 
         _bases[layer]?.Dispose();
+        _importances[layer]?.Dispose();
+        _importances[layer] = null;
         _bases[layer] = basis?.to_type(ScalarType.Float64).detach().clone().DetachFromDisposeScope();
     }
 
@@ -65,7 +88,23 @@ public sealed class GradientProjectionMemory : IDisposable
             var r = representations[layer].detach().to_type(ScalarType.Float64);
             double threshold = Options.ThresholdFor(layer, taskIndex);
             var current = _bases[layer];
-            Tensor? extended = current is null ? FirstBasis(r, threshold) : Extend(current, r, threshold);
+            var growth = current is null ? FirstBasis(r, threshold) : Extend(current, r, threshold);
+            if (growth is null)
+            {
+                continue;
+            }
+
+            var (extended, added) = growth.Value;
+            if (Options.Projection == ProjectionKind.Sgp)
+            {
+                var importance = current is null
+                    ? ScaledGradientProjection.Importance(added, Options.ScaleCoefficient)
+                    : ScaledGradientProjection.Extended(_importances[layer] ?? ones(current.shape[1], dtype: ScalarType.Float64), current, r, added, Options.ScaleCoefficient);
+                importance = importance.narrow(0, 0, (extended ?? current!).shape[1]).contiguous();
+                _importances[layer]?.Dispose();
+                _importances[layer] = importance.DetachFromDisposeScope();
+            }
+
             if (extended is not null)
             {
                 extended.DetachFromDisposeScope();
@@ -79,13 +118,14 @@ public sealed class GradientProjectionMemory : IDisposable
 
     public void Dispose()
     {
-        foreach (var basis in _bases)
+        foreach (var tensor in _bases.Concat(_importances))
         {
-            basis?.Dispose();
+            tensor?.Dispose();
         }
     }
 
-    private Tensor? FirstBasis(Tensor r, double threshold)
+    /// <summary>The first basis and the singular values of its columns, or null when the matrix is zero.</summary>
+    private (Tensor? Basis, Tensor Singular)? FirstBasis(Tensor r, double threshold)
     {
         var (u, s, _) = linalg.svd(r, fullMatrices: false);
         var energy = s.square();
@@ -99,10 +139,12 @@ public sealed class GradientProjectionMemory : IDisposable
         int rank = Options.ReachThresholdOnFirstTask
             ? Math.Min(cumulative.Length, cumulative.TakeWhile(c => c < threshold).Count() + 1)
             : cumulative.Count(c => c < threshold);
-        return rank == 0 ? null : u.narrow(1, 0, rank).contiguous();
+        return rank == 0 ? null : (u.narrow(1, 0, rank).contiguous(), s.narrow(0, 0, rank));
     }
 
-    private static Tensor? Extend(Tensor basis, Tensor r, double threshold)
+    /// <summary>The extended basis (null when nothing is added) and the singular values of the added columns
+    /// (possibly none); null when the matrix is zero.</summary>
+    private static (Tensor? Basis, Tensor Singular)? Extend(Tensor basis, Tensor r, double threshold)
     {
         double total = r.square().sum().item<double>();
         if (total <= 0)
@@ -122,13 +164,14 @@ public sealed class GradientProjectionMemory : IDisposable
             add++;
         }
 
+        var added = s.narrow(0, 0, add);
         if (add == 0)
         {
-            return null;
+            return (null, added);
         }
 
         var combined = cat([basis, u.narrow(1, 0, add)], 1);
         long rows = combined.shape[0];
-        return combined.shape[1] > rows ? combined.narrow(1, 0, rows).contiguous() : combined;
+        return (combined.shape[1] > rows ? combined.narrow(1, 0, rows).contiguous() : combined, added);
     }
 }

@@ -19,8 +19,9 @@ public enum ProjectionSite
 }
 
 /// <summary>
-/// Keeps each shared weight's gradient G (out x in) orthogonal to the stored basis U: G - G U Uᵀ. Built once
-/// per task from the memory; applied either to gradients after backward or to layer inputs in the forward pass.
+/// Keeps each shared weight's gradient G (out x in, a conv kernel flattened to out x in*k*k) orthogonal to the
+/// stored basis U: G - G U Uᵀ, or with SGP importances Λ, G - G U Λ Uᵀ. Built once per task from the memory;
+/// applied either to gradients after backward or to layer inputs in the forward pass (linear layers).
 /// </summary>
 public sealed class GradientProjector : IDisposable
 {
@@ -43,11 +44,14 @@ public sealed class GradientProjector : IDisposable
             long n = basis.shape[0];
             long k = basis.shape[1];
 
-            // P = I - U Uᵀ = V Vᵀ with V the complement's basis: use whichever has fewer columns.
-            bool complement = 2 * k > n;
+            // P = I - U Uᵀ = V Vᵀ with V the complement's basis: use whichever has fewer columns. SGP's
+            // P = I - U Λ Uᵀ has no such complement form.
+            var importance = memory.Importance(i);
+            bool complement = importance is null && 2 * k > n;
             Tensor columns = complement ? Complement(basis) : basis;
             var left = columns.to_type(weight.dtype).to(weight.device).contiguous().DetachFromDisposeScope();
-            var right = left.t().contiguous().DetachFromDisposeScope();
+            var scaled = importance is null ? columns : columns.mul(importance.unsqueeze(0));
+            var right = scaled.t().to_type(weight.dtype).to(weight.device).contiguous().DetachFromDisposeScope();
             _layers[i] = new LayerProjection(weight, left, right, complement);
         }
     }
@@ -65,8 +69,10 @@ public sealed class GradientProjector : IDisposable
             using var grad = layer.Weight.grad;
             if (grad is not null)
             {
-                using var projected = layer.Apply(grad);
-                grad.copy_(projected);
+                // A conv kernel's gradient [out, in, k, k] is projected as the out x in*k*k matrix it flattens to.
+                using var flat = grad.view(grad.shape[0], -1);
+                using var projected = layer.Apply(flat);
+                flat.copy_(projected);
             }
         }
     }
@@ -112,7 +118,7 @@ public sealed class GradientProjector : IDisposable
 
     private sealed record LayerProjection(Tensor Weight, Tensor Left, Tensor Right, bool Complement)
     {
-        /// <summary>Rows of <paramref name="m"/> (…, in) times P = I - U Uᵀ.</summary>
+        /// <summary>Rows of <paramref name="m"/> (…, in) times P = I - U Uᵀ (Right = Λ Uᵀ with SGP: P stays symmetric).</summary>
         public Tensor Apply(Tensor m)
         {
             using var inner = m.matmul(Left);

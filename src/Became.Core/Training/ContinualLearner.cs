@@ -108,17 +108,22 @@ public sealed class ContinualLearner : IDisposable
         return new TaskOutcome(t, head, coefficient, ranks, stage1, stage2, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Each shared layer's inputs for a random sample of the data, as columns (in x n).</summary>
+    /// <summary>Each shared layer's representation matrix from a random sample of the data (in x n for a linear
+    /// layer, in*k*k x n*positions for a convolution: <see cref="ConvRepresentation"/>); layer l uses the first
+    /// <see cref="GpmOptions.SamplesFor"/> samples of one draw, as the reference does.</summary>
     public IReadOnlyList<Tensor> Representations(LabelledSet data, int head)
     {
         using var noGrad = no_grad();
-        int n = Math.Min(_options.Memory.Samples, data.Count);
+        var layers = Network.SharedLayers;
+        int n = Math.Min(_options.Memory.MaxSamples(layers.Count), data.Count);
         using var order = randperm(data.Count, generator: _generator);
         using var pick = order.narrow(0, 0, n).to(data.Inputs.device);
         using var inputs = data.Inputs.index_select(0, pick);
         var capture = new ForwardCapture();
         using var logits = Network.Forward(inputs, head, capture);
-        return capture.LayerInputs.Take(Network.SharedLayers.Count).Select(x => x.t()).ToList();
+        return layers
+            .Select(layer => ConvRepresentation.Of(layer, capture.LayerInputs[layer.Index].narrow(0, 0, Math.Min(_options.Memory.SamplesFor(layer.Index), n))))
+            .ToList();
     }
 
     public void Dispose()

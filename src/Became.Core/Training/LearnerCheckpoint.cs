@@ -5,14 +5,15 @@ namespace Became.Core.Training;
 
 /// <summary>
 /// Everything a learner needs to continue after a restart, as named tensors: the network's parameters
-/// (<c>model.*</c>, PyTorch names), each layer's memory basis (<c>memory.{l}</c>) and the accumulated Fisher
-/// (<c>fisher.*</c>). Head class counts travel beside it (they shape the network).
+/// (<c>model.*</c>, PyTorch names), each layer's memory basis (<c>memory.{l}</c>) and, with SGP, its importances
+/// (<c>importance.{l}</c>), and the accumulated Fisher (<c>fisher.*</c>). Head class counts travel beside it (they shape the network).
 /// </summary>
 public static class LearnerCheckpoint
 {
     public const string ModelPrefix = "model.";
     public const string MemoryPrefix = "memory.";
     public const string FisherPrefix = "fisher.";
+    public const string ImportancePrefix = "importance.";
 
     /// <summary>Copies of the learner's state (CPU tensors the caller disposes).</summary>
     public static Dictionary<string, Tensor> Export(ContinualLearner learner)
@@ -29,6 +30,11 @@ public static class LearnerCheckpoint
             if (learner.Memory.Basis(layer) is { } basis)
             {
                 state[MemoryPrefix + layer] = Copy(basis);
+            }
+
+            if (learner.Memory.Importance(layer) is { } importance)
+            {
+                state[ImportancePrefix + layer] = Copy(importance);
             }
         }
 
@@ -85,6 +91,15 @@ public static class LearnerCheckpoint
             else
             {
                 learner.Memory.SetBasis(layer, null);
+            }
+            if (state.TryGetValue(ImportancePrefix + layer, out var importance))
+            {
+                using var placed = importance.to(device);
+                learner.Memory.SetImportance(layer, placed);
+            }
+            else
+            {
+                learner.Memory.SetImportance(layer, null);
             }
         }
 

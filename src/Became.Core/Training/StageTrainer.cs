@@ -130,12 +130,15 @@ public sealed class StageTrainer
         int batch = _options.BatchSize;
         int processThreads = get_num_threads();
         set_num_threads(_options.ResolveStepThreads(processThreads));
+        network.Training = true;
         try
         {
             return RunSteps(network, train, head, tensors, afterBackward, lr, generator, n, batch, cancellationToken);
         }
         finally
         {
+            // Validation, Fisher, representations and inference all run without dropout.
+            network.Training = false;
             set_num_threads(processThreads);
         }
     }
@@ -148,11 +151,10 @@ public sealed class StageTrainer
         using var inputs = train.Inputs.index_select(0, order);
         using var labels = train.Labels.index_select(0, order);
         using var lossTotal = zeros(1, dtype: ScalarType.Float64, device: train.Inputs.device);
-        for (int start = 0; start < n; start += batch)
+        foreach (var (start, size) in BatchRanges.Of(n, batch, network.MinimumBatch))
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            int size = Math.Min(batch, n - start);
             var logits = network.Forward(inputs.narrow(0, start, size), head);
             var loss = F.cross_entropy(logits, labels.narrow(0, start, size));
             loss.backward();

@@ -35,6 +35,19 @@ public static class BenchCommand
         var native = TorchRuntime.Initialize();
         TorchSharp.torch.set_num_threads(options.Threads);
         error.WriteLine(native.ToString());
+        ComputeDevice device;
+        try
+        {
+            device = ComputeDevice.Resolve(options.Device);
+        }
+        catch (DeviceUnavailableException e)
+        {
+            error.WriteLine($"became bench: {e.Message}");
+            return 2;
+        }
+
+        var backend = TorchBackendInfo.Current();
+        error.WriteLine($"Torch backend {backend.Backend}, libtorch {backend.LibTorchVersion}, device {device} ({device.Reason}), {backend.Threads} threads");
 
         ImageClassificationDataset dataset;
         try
@@ -52,16 +65,20 @@ public static class BenchCommand
         var display = new ProgressLine(error);
         foreach (int seed in options.Seeds)
         {
-            using var stream = options.Stream == "split-fmnist"
+            using var loaded = options.Stream == "split-fmnist"
                 ? TaskStreams.SplitFashionMnist(dataset, seed)
                 : TaskStreams.PermutedFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask);
+
+            // On a GPU the whole stream moves there once (tens of MB); on the CPU it stays as loaded.
+            using var moved = device.IsCuda ? loaded.To(device.Device) : null;
+            var stream = moved ?? loaded;
             // A shorter stream shares the full one's tasks (the full stream disposes them).
             var tasks = options.Tasks is int n && n < stream.Tasks.Count ? new TaskStream(stream.Name, stream.Tasks.Take(n).ToList(), stream.InputShape) : stream;
             foreach (var method in options.Methods)
             {
                 // The streams' inputs are flat pixels; AlexNet reads them as the dataset's one-channel images.
                 long[] shape = options.Model.Architecture == Architecture.Mlp ? stream.InputShape : [1, dataset.Height, dataset.Width];
-                var result = ContinualExperiment.Run(tasks, options.LearnerFor(method), () => options.Model.Create(shape), seed, display, cancellationToken);
+                var result = ContinualExperiment.Run(tasks, options.LearnerFor(method), () => options.Model.Create(shape, device.Device), seed, display, cancellationToken);
                 display.Clear();
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{method.Name,-8} {options.Model.Name} {(options.Projection == ProjectionKind.Sgp ? "sgp" : "gpm")} seed {seed}: ACC {result.Acc:F2}  BWT {result.Bwt:F2}  {result.Seconds:F1} s  merges [{string.Join(", ", result.MergeCoefficients.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))}]  ranks [{string.Join(" ", result.MemoryRanks.Select(r => string.Join("/", r)))}]"));
@@ -85,13 +102,14 @@ public static class BenchCommand
             options.Stream == "permuted-fmnist" ? options.TrainPerTask : null,
             options.DataDirectory,
             BenchProtocol.DescribeMachine(),
-            "libtorch 2.10.0 (TorchSharp 0.107.0, cpu)",
+            $"libtorch {backend.LibTorchVersion} ({backend.Backend} build)",
             started,
             options.Model.Name,
             options.Projection == ProjectionKind.Sgp ? "sgp" : "gpm",
             options.ThresholdIncrement,
             options.LayerSamples,
-            options.Projection == ProjectionKind.Sgp ? options.SgpScale : null);
+            options.Projection == ProjectionKind.Sgp ? options.SgpScale : null,
+            device.ToString());
         var report = BenchReport.Create(protocol, results);
         var reference = options.ReferencePath is null ? null : LoadReference(options.ReferencePath, error);
         output.WriteLine();

@@ -37,6 +37,8 @@ public sealed record BenchOptions
           --train-per-task N    permuted-fmnist: training images per task (default 10000)
           --tasks N             learn only the stream's first N tasks (default all)
           --threads N           torch threads (default 2)
+          --device cpu|auto|cuda|cuda:N   where tensors live (default cpu, so figures compare with the
+                                reference's CPU runs; auto takes a GPU when libtorch sees one)
           --data DIR            MNIST-format IDX directory (default /usr/share/datasets/fashion-mnist)
           --json FILE           write the report as JSON
           --plot FILE           draw accuracy per task and merge coefficients as PNG
@@ -81,6 +83,9 @@ public sealed record BenchOptions
     public int? Tasks { get; init; }
 
     public int Threads { get; init; } = 2;
+
+    /// <summary>The compute device setting (auto, cpu, cuda, cuda:N).</summary>
+    public string Device { get; init; } = "cpu";
 
     public string DataDirectory { get; init; } = ImageClassificationDataset.FashionMnistDirectory;
 
@@ -129,6 +134,10 @@ public sealed record BenchOptions
                 case "--train-per-task": o = o with { TrainPerTask = Int(flag, Value(), 1) }; break;
                 case "--tasks": o = o with { Tasks = Int(flag, Value(), 1) }; break;
                 case "--threads": o = o with { Threads = Int(flag, Value(), 1) }; break;
+                case "--device":
+                    string device = Value();
+                    o = o with { Device = Core.Native.DeviceRequest.TryParse(device, out _) ? device : throw new ArgumentException($"--device: '{device}' is not one of auto, cpu, cuda, cuda:N.") };
+                    break;
                 case "--data": o = o with { DataDirectory = Value() }; break;
                 case "--json": o = o with { JsonPath = Value() }; break;
                 case "--plot": o = o with { PlotPath = Value() }; break;

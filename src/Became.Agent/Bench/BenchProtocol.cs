@@ -26,6 +26,7 @@ namespace Became.Agent.Bench;
 /// <param name="ThresholdIncrement">Added to every threshold per task.</param>
 /// <param name="LayerSamples">Samples per layer's representation matrix, or null for <paramref name="SamplesForMemory"/> everywhere.</param>
 /// <param name="SgpScale">SGP's scale coefficient, or null with GPM.</param>
+/// <param name="Device">Where the tensors lived, e.g. "cpu" or "cuda:0".</param>
 public sealed record BenchProtocol(
     string Stream,
     IReadOnlyList<string> Methods,
@@ -48,7 +49,8 @@ public sealed record BenchProtocol(
     string Projection = "gpm",
     double ThresholdIncrement = 0,
     IReadOnlyList<int>? LayerSamples = null,
-    double? SgpScale = null)
+    double? SgpScale = null,
+    string Device = "cpu")
 {
     /// <summary>Processor count, OS and .NET version in one short line, e.g. "16 CPUs, Ubuntu 24.04 LTS (x64), .NET 10.0.0".</summary>
     public static string DescribeMachine() =>

@@ -87,6 +87,9 @@ public sealed class TaskStream : IDisposable
     /// <summary>Shape of one input, e.g. [784].</summary>
     public long[] InputShape { get; }
 
+    /// <summary>The same stream with every task's data on another device (the caller disposes it).</summary>
+    public TaskStream To(Device device) => new(Name, Tasks.Select(t => t.To(device)).ToList(), InputShape);
+
     public void Dispose()
     {
         foreach (var task in Tasks)

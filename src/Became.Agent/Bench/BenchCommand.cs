@@ -32,7 +32,17 @@ public static class BenchCommand
             return 2;
         }
 
-        var native = TorchRuntime.Initialize();
+        TorchNativeStatus native;
+        try
+        {
+            native = TorchRuntime.Initialize();
+        }
+        catch (Exception e) when (TorchRuntime.IsLoadFailure(e))
+        {
+            error.WriteLine($"became bench: {TorchRuntime.DescribeLoadFailure(e, TorchBackendInfo.BuildBackend)}");
+            return 3;
+        }
+
         TorchSharp.torch.set_num_threads(options.Threads);
         error.WriteLine(native.ToString());
         ComputeDevice device;

@@ -103,7 +103,17 @@ public static class AgentHost
             return 2;
         }
 
-        var native = TorchRuntime.Initialize();
+        TorchNativeStatus native;
+        try
+        {
+            native = TorchRuntime.Initialize();
+        }
+        catch (Exception e) when (TorchRuntime.IsLoadFailure(e))
+        {
+            Console.Error.WriteLine($"became run: {TorchRuntime.DescribeLoadFailure(e, TorchBackendInfo.BuildBackend)}");
+            return 3;
+        }
+
         using var host = Build(args);
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("became");
         try

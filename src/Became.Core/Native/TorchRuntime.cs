@@ -31,6 +31,19 @@ public static class TorchRuntime
     private static readonly Lock Gate = new();
     private static TorchNativeStatus? _status;
 
+    /// <summary>Whether an exception from <see cref="Initialize"/> means the native libraries could not be loaded.</summary>
+    public static bool IsLoadFailure(Exception e) =>
+        e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException or IOException or InvalidDataException or TypeInitializationException;
+
+    /// <summary>A load failure in words, with what to check for this build's TorchBackend (cpu, cuda or l4t).</summary>
+    public static string DescribeLoadFailure(Exception e, string backend)
+    {
+        string hint = backend == "l4t"
+            ? "this build (TorchBackend=l4t) carries no libtorch: put the libLibTorchSharp.so built on the device next to `became`, and the PyTorch wheel's torch/lib on LD_LIBRARY_PATH (deploy/jetson/README.md)"
+            : $"this build (TorchBackend={backend}) expects libtorch's files next to `became`, as `dotnet publish` puts them; publish again, and on aarch64 use the l4t build";
+        return $"libtorch could not be loaded: {e.Message.Split('\n')[0].Trim()} ({hint}).";
+    }
+
     /// <summary>Prepares the native backend (idempotent) and returns what was done.</summary>
     public static TorchNativeStatus Initialize()
     {

@@ -41,7 +41,9 @@ public static class TorchRuntime
         string hint = backend == "l4t"
             ? "this build (TorchBackend=l4t) carries no libtorch: put the libLibTorchSharp.so built on the device next to `became`, and the PyTorch wheel's torch/lib on LD_LIBRARY_PATH (deploy/jetson/README.md)"
             : $"this build (TorchBackend={backend}) expects libtorch's files next to `became`, as `dotnet publish` puts them; publish again, and on aarch64 use the l4t build";
-        return $"libtorch could not be loaded: {e.Message.Split('\n')[0].Trim()} ({hint}).";
+        // The loader's detail (e.g. the undefined symbol) is on later lines: keep it, on one line.
+        string detail = string.Join(" ", e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        return $"libtorch could not be loaded ({hint}): {detail}";
     }
 
     /// <summary>Prepares the native backend (idempotent) and returns what was done.</summary>

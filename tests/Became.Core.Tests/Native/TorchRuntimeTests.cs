@@ -22,10 +22,10 @@ public sealed class TorchRuntimeTests
 
         string message = TorchRuntime.DescribeLoadFailure(failure, "l4t");
 
-        Assert.StartsWith("libtorch could not be loaded: Unable to load shared library 'libLibTorchSharp.so' (", message, StringComparison.Ordinal);
+        Assert.StartsWith("libtorch could not be loaded (", message, StringComparison.Ordinal);
+        Assert.EndsWith("): Unable to load shared library 'libLibTorchSharp.so' more detail", message, StringComparison.Ordinal);
         Assert.Contains("LD_LIBRARY_PATH", message, StringComparison.Ordinal);
         Assert.Contains("libLibTorchSharp.so built on the device", message, StringComparison.Ordinal);
-        Assert.DoesNotContain("more detail", message, StringComparison.Ordinal);
         Assert.Contains("TorchBackend=cpu", TorchRuntime.DescribeLoadFailure(failure, "cpu"), StringComparison.Ordinal);
     }
 }

@@ -19,7 +19,9 @@ public sealed class InferUnderLoadTests(ITestOutputHelper output)
     public async Task Bench_infer_reports_throughput_and_latency_percentiles_while_a_job_trains(string transport)
     {
         int httpPort = TestBrokers.FreePort();
-        await using var agent = await AgentHarness.StartAsync(epochs: 5, extraArgs: [$"--HttpUrls=http://127.0.0.1:{httpPort}", $"--HttpToken={Token}"]);
+        // Up to 100 epochs per stage, as bench/infer-under-load.sh: the 12,000-image job must outlast the 3 s benchmark even
+        // on an idle machine (with 5 epochs it could finish first).
+        await using var agent = await AgentHarness.StartAsync(epochs: 100, extraArgs: [$"--HttpUrls=http://127.0.0.1:{httpPort}", $"--HttpToken={Token}"]);
         await agent.PublishTaskAsync("load-0", AgentHarness.SplitTask(0, 300));
         await agent.WaitForAsync("model.deployed", "load-0");
         await agent.PublishTaskAsync("load-1", AgentHarness.SplitTask(1, 12000));

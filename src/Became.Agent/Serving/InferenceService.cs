@@ -140,7 +140,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var x = tensor(inputs, [count, _options.Model.Features], device: snapshot.Network.Parameters[0].Tensor.device)
+        var x = tensor(inputs, [count, _options.Model.Features], device: snapshot.Network.Device)
             .sub_(_options.Model.NormalizationMean).div_(_options.Model.NormalizationStd);
 
         // Read back on the CPU: data<T>() needs host memory.

@@ -52,25 +52,25 @@ public sealed class AlexNet : IContinualNetwork
         Channels = BaseChannels.Select(Scale).ToArray();
         HiddenSize = Scale(BaseHidden);
 
-        // Each stage: a valid convolution, then 2x2 max-pooling (floor), as compute_conv_output_size in the reference.
-        int h = height, w = width, inChannels = channels;
+        var maps = MapSizes(height, width);
+        if (maps.Count <= KernelSizes.Length)
+        {
+            var (h, w) = maps[^1];
+            int k = KernelSizes[maps.Count - 1];
+            throw new ArgumentException($"A {height}x{width} input is too small for AlexNet: convolution {maps.Count} ({k}x{k}) sees {h}x{w} and must leave at least 2x2 to pool.");
+        }
+
+        int inChannels = channels;
         for (int i = 0; i < KernelSizes.Length; i++)
         {
             int k = KernelSizes[i];
-            if (h - k + 1 < 2 || w - k + 1 < 2)
-            {
-                throw new ArgumentException($"A {height}x{width} input is too small for AlexNet: convolution {i + 1} ({k}x{k}) sees {h}x{w} and must leave at least 2x2 to pool.");
-            }
-
             var weight = NewWeight([Channels[i], inChannels, k, k], inChannels * k * k);
             AddShared($"conv{i + 1}.weight", weight, new ConvKernel(k));
             AddNorm(i + 1, Channels[i]);
-            h = (h - k + 1) / 2;
-            w = (w - k + 1) / 2;
             inChannels = Channels[i];
         }
 
-        FlatFeatures = inChannels * h * w;
+        FlatFeatures = inChannels * maps[^1].Height * maps[^1].Width;
         AddShared("fc1.weight", NewWeight([HiddenSize, FlatFeatures], FlatFeatures), null);
         AddNorm(4, HiddenSize);
         AddShared("fc2.weight", NewWeight([HiddenSize, HiddenSize], HiddenSize), null);
@@ -79,21 +79,26 @@ public sealed class AlexNet : IContinualNetwork
 
     /// <summary>Whether a height x width image survives the three convolutions and poolings (each convolution
     /// must leave at least 2 x 2 to pool).</summary>
-    public static bool Fits(int height, int width)
+    public static bool Fits(int height, int width) => MapSizes(height, width).Count == KernelSizes.Length + 1;
+
+    // The map each convolution sees, then the last pooled one; it stops early at the first convolution that would
+    // leave less than 2x2 to pool. Each stage: a valid convolution, then 2x2 max-pooling (floor), as
+    // compute_conv_output_size in the reference.
+    private static List<(int Height, int Width)> MapSizes(int height, int width)
     {
-        int h = height, w = width;
+        var sizes = new List<(int Height, int Width)> { (height, width) };
         foreach (int k in KernelSizes)
         {
+            var (h, w) = sizes[^1];
             if (h - k + 1 < 2 || w - k + 1 < 2)
             {
-                return false;
+                break;
             }
 
-            h = (h - k + 1) / 2;
-            w = (w - k + 1) / 2;
+            sizes.Add(((h - k + 1) / 2, (w - k + 1) / 2));
         }
 
-        return true;
+        return sizes;
     }
 
     public int InputChannels { get; }
@@ -120,6 +125,8 @@ public sealed class AlexNet : IContinualNetwork
     public IReadOnlyList<NamedParameter> SharedParameters => _shared;
 
     public int HeadCount => _heads.Count;
+
+    public Device Device => _device;
 
     public IReadOnlyList<int> HeadClasses => _headClasses;
 

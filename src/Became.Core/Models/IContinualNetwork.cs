@@ -50,6 +50,9 @@ public interface IContinualNetwork : IDisposable
 
     int HeadCount { get; }
 
+    /// <summary>Where the parameters live; inputs must be on it too.</summary>
+    Device Device { get; }
+
     /// <summary>Class count of each head.</summary>
     IReadOnlyList<int> HeadClasses { get; }
 

@@ -56,6 +56,8 @@ public sealed class MultiHeadMlp : IContinualNetwork
 
     public int HeadCount => _heads.Count;
 
+    public Device Device => _device;
+
     public Projection.GradientProjector? InputProjector { get; set; }
 
     public bool IsLinearStack => true;

@@ -99,7 +99,7 @@ public sealed class GradientProjectionMemory : IDisposable
             {
                 var importance = current is null
                     ? ScaledGradientProjection.Importance(added, Options.ScaleCoefficient)
-                    : ScaledGradientProjection.Extended(_importances[layer] ?? ones(current.shape[1], dtype: ScalarType.Float64), current, r, added, Options.ScaleCoefficient);
+                    : ScaledGradientProjection.Extended(_importances[layer] ?? ones(current.shape[1], dtype: ScalarType.Float64, device: current.device), current, r, added, Options.ScaleCoefficient);
                 importance = importance.narrow(0, 0, (extended ?? current!).shape[1]).contiguous();
                 _importances[layer]?.Dispose();
                 _importances[layer] = importance.DetachFromDisposeScope();

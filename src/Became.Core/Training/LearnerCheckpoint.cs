@@ -80,7 +80,7 @@ public static class LearnerCheckpoint
         }
 
         // Memory and Fisher meet the network's tensors in every step: they live on its device.
-        var device = network.Parameters[0].Tensor.device;
+        var device = network.Device;
         for (int layer = 0; layer < learner.Memory.LayerCount; layer++)
         {
             if (state.TryGetValue(MemoryPrefix + layer, out var basis))

@@ -77,13 +77,12 @@ public sealed class MqttConnection : IAsyncDisposable
         _stopping = _lifetime.Token;
         if (options.CaFile is not null)
         {
-            _trustChain = [];
-            _trustChain.ImportFromPemFile(options.CaFile);
+            _trustChain = BrokerCertificates.LoadCa(options.CaFile);
         }
 
         if (options is { ClientCertificateFile: { } certificate, ClientKeyFile: { } key })
         {
-            _clientCertificate = X509Certificate2.CreateFromPemFile(certificate, key);
+            _clientCertificate = BrokerCertificates.LoadClient(certificate, key);
         }
     }
 

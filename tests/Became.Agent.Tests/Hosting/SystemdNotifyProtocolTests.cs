@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
-using System.Text;
 
 // Not ...Tests.Hosting: that namespace would shadow Became.Agent.Hosting in tests that write Hosting.AgentHost.
 namespace Became.Agent.Tests.HostingChecks;
@@ -8,20 +6,14 @@ namespace Became.Agent.Tests.HostingChecks;
 /// <summary>The real agent process against a datagram socket given as NOTIFY_SOCKET, as systemd runs a Type=notify unit.</summary>
 public sealed class SystemdNotifyProtocolTests : IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("became-sdnotify-").FullName;
-    private readonly Socket _notify = new(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+    private readonly NotifySocket _notify = new();
 
-    public SystemdNotifyProtocolTests()
-    {
-        _notify.Bind(new UnixDomainSocketEndPoint(SocketPath));
-    }
-
-    private string SocketPath => Path.Combine(_directory, "notify");
+    private string SocketPath => _notify.Path;
 
     [Fact]
     public async Task Agent_says_ready_when_serving_pings_the_watchdog_and_says_stopping_on_sigterm()
     {
-        await using var agent = AgentProcess.Start(Path.Combine(_directory, "data"), new Dictionary<string, string>
+        await using var agent = AgentProcess.Start(Path.Combine(_notify.Directory, "data"), new Dictionary<string, string>
         {
             ["NOTIFY_SOCKET"] = SocketPath,
             ["WATCHDOG_USEC"] = "1000000",
@@ -79,7 +71,7 @@ public sealed class SystemdNotifyProtocolTests : IDisposable
     [Fact]
     public async Task Agent_sends_nothing_to_systemd_without_a_notify_socket()
     {
-        await using var agent = AgentProcess.Start(Path.Combine(_directory, "data"));
+        await using var agent = AgentProcess.Start(Path.Combine(_notify.Directory, "data"));
         Assert.NotNull(await agent.LineContainingAsync("MQTT connected", TimeSpan.FromSeconds(60)));
         Assert.Null(await ReceiveAsync(TimeSpan.FromSeconds(1)));
     }
@@ -99,24 +91,7 @@ public sealed class SystemdNotifyProtocolTests : IDisposable
         return null;
     }
 
-    private async Task<string?> ReceiveAsync(TimeSpan timeout)
-    {
-        var buffer = new byte[1024];
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            int n = await _notify.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
-            return Encoding.UTF8.GetString(buffer, 0, n);
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
-    }
+    private Task<string?> ReceiveAsync(TimeSpan timeout) => _notify.ReceiveAsync(timeout);
 
-    public void Dispose()
-    {
-        _notify.Dispose();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public void Dispose() => _notify.Dispose();
 }

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
-using System.Text;
 using Became.Agent.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -12,15 +10,9 @@ public sealed class SystemdWatchdogTests : IDisposable
     // 400 ms timeout: a ping every 200 ms; short enough for a fast test, long enough for a loaded 2-core machine.
     private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(400);
 
-    private readonly string _directory = Directory.CreateTempSubdirectory("became-notify-").FullName;
-    private readonly Socket _notify = new(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+    private readonly NotifySocket _notify = new();
 
-    public SystemdWatchdogTests()
-    {
-        _notify.Bind(new UnixDomainSocketEndPoint(SocketPath));
-    }
-
-    private string SocketPath => Path.Combine(_directory, "notify");
+    private string SocketPath => _notify.Path;
 
     [Fact]
     public async Task Pings_while_beats_are_fresh_and_stops_when_they_go_stale()
@@ -97,24 +89,7 @@ public sealed class SystemdWatchdogTests : IDisposable
         Assert.False(Read(new() { ["NOTIFY_SOCKET"] = "/run/systemd/notify", ["WATCHDOG_USEC"] = "soon" }).Enabled);
     }
 
-    private async Task<string?> ReceiveAsync(TimeSpan timeout)
-    {
-        var buffer = new byte[256];
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            int n = await _notify.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
-            return Encoding.ASCII.GetString(buffer, 0, n);
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
-    }
+    private Task<string?> ReceiveAsync(TimeSpan timeout) => _notify.ReceiveAsync(timeout);
 
-    public void Dispose()
-    {
-        _notify.Dispose();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public void Dispose() => _notify.Dispose();
 }

@@ -70,16 +70,9 @@ internal sealed class ChildAgent : IAsyncDisposable
     public async Task StartAsync(string? pauseAt = null, params string[] args)
     {
         Assert.True(File.Exists(AgentDll), $"{AgentDll} is missing; build the solution first.");
-        var start = new ProcessStartInfo(System.Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
-        string[] arguments =
+        var start = HostingChecks.AgentProcess.StartInfo(
         [
-            AgentDll, "run",
+            "run",
             $"--DeviceId={DeviceId}",
             $"--DataDirectory={DataDirectory}",
             "--Broker:Host=127.0.0.1",
@@ -88,12 +81,7 @@ internal sealed class ChildAgent : IAsyncDisposable
             "--Training:Threads=1",
             "--ShutdownSeconds=10",
             .. args,
-        ];
-        foreach (string a in arguments)
-        {
-            start.ArgumentList.Add(a);
-        }
-
+        ]);
         start.Environment.Remove("BECAME_TEST_PAUSE_AT");
         start.Environment.Remove("BECAME_TEST_PAUSE_MARKER");
         if (pauseAt is not null)

@@ -24,23 +24,7 @@ public sealed class AgentProcess : IAsyncDisposable
     /// <summary>Starts `dotnet became.dll run --data-dir DATA --embedded-port 0 ARGS` with extra environment variables.</summary>
     public static AgentProcess Start(string dataDirectory, IReadOnlyDictionary<string, string>? environment = null, params string[] args)
     {
-        // `dotnet became.dll`: the same runtime the tests run on, whatever DOTNET_ROOT the apphost would need.
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "became.dll"), "run", "--data-dir", dataDirectory, "--embedded-port", "0" }.Concat(args))
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
-        {
-            start.Environment[key] = value;
-        }
-
+        var start = StartInfo(["run", "--data-dir", dataDirectory, "--embedded-port", "0", .. args], environment);
         var process = new Process { StartInfo = start };
         var agent = new AgentProcess(process);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) agent._output.Enqueue(e.Data); };
@@ -53,6 +37,30 @@ public sealed class AgentProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return agent;
+    }
+
+    /// <summary>`dotnet became.dll ARGS` with both outputs redirected and the extra environment variables.</summary>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        // `dotnet became.dll`: the same runtime the tests run on, whatever DOTNET_ROOT the apphost would need.
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        foreach (string arg in args.Prepend(Path.Combine(AppContext.BaseDirectory, "became.dll")))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
+        }
+
+        return start;
     }
 
     /// <summary>Sends SIGTERM, as systemd and docker stop do (Process.Kill sends SIGKILL).</summary>

@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Diagnostics;
+using Became.Agent.Cli;
 using System.Globalization;
 using Became.Core.Data;
 using Became.Core.Evaluation;
@@ -12,26 +14,33 @@ namespace Became.Agent.Bench;
 /// <summary><c>became bench</c>: every method over a task stream for several seeds, with table, JSON and plot.</summary>
 public static class BenchCommand
 {
-    public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    /// <summary>Runs <c>became bench ARGS</c>.</summary>
+    public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        BecameCli.RunAsync(["bench", .. args], output, error, cancellationToken).GetAwaiter().GetResult();
+
+    internal static Command Create()
     {
-        if (args.Contains("--help") || args.Contains("-h"))
+        var line = new BenchCommandLine();
+        line.Command.SetAction((parsed, cancellationToken) =>
         {
-            output.WriteLine(BenchOptions.Usage);
-            return 0;
-        }
+            BenchOptions options;
+            try
+            {
+                options = line.Read(parsed);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
 
-        BenchOptions options;
-        try
-        {
-            options = BenchOptions.Parse(args);
-        }
-        catch (ArgumentException e)
-        {
-            error.WriteLine($"became bench: {e.Message}");
-            error.WriteLine(BenchOptions.Usage);
-            return 2;
-        }
+            return Task.FromResult(Run(options, parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error, cancellationToken));
+        });
+        return line.Command;
+    }
 
+    /// <summary>Runs the benchmark with parsed options.</summary>
+    public static int Run(BenchOptions options, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
         TorchNativeStatus native;
         try
         {

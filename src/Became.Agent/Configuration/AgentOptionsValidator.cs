@@ -61,9 +61,22 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Limits.MaxRequestBytes >= 1024, "Limits:MaxRequestBytes must be at least 1024.");
         Check(options.Gate.MaxForgettingPoints is >= 0 and <= 100, "Gate:MaxForgettingPoints must lie in [0, 100].");
         Check(options.Gate.MinNewTaskAccuracy is >= 0 and <= 100, "Gate:MinNewTaskAccuracy must lie in [0, 100].");
+        foreach (string url in (options.HttpUrls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            Check(IsHttpUrl(url), $"HttpUrls '{url}' is not an absolute http:// or https:// URL with a port, e.g. http://127.0.0.1:8080 (';' between several).");
+        }
+
         Check(options.HttpToken is null || options.HttpToken.Length >= 16, "HttpToken must be at least 16 characters.");
         Check(options.ShutdownSeconds is >= 1 and <= 600, "ShutdownSeconds must be between 1 and 600.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    // Kestrel also takes the wildcard hosts * and + (every address); Uri does not, so they are checked as localhost.
+    private static bool IsHttpUrl(string url)
+    {
+        string checkable = url.Replace("://*", "://localhost", StringComparison.Ordinal).Replace("://+", "://localhost", StringComparison.Ordinal);
+        return Uri.TryCreate(checkable, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+            && uri.Host.Length > 0 && uri.AbsolutePath == "/";
     }
 
     private static bool IsArchitecture(string text)

@@ -94,13 +94,17 @@ public static class AgentHost
         return builder.Build();
     }
 
-    /// <summary>Runs the agent until SIGTERM / Ctrl-C.</summary>
-    public static async Task<int> RunAsync(string[] args)
+    /// <summary>Runs the agent until SIGTERM / Ctrl-C; a user's mistake (unknown or invalid setting, taken port, data
+    /// directory in use) is one line on <paramref name="error"/> (stderr by default) and <see cref="ExitCodes.Usage"/>.</summary>
+    /// <param name="args">Settings as <c>--Section:Key=value</c> or <c>--Section:Key value</c>, and the <see cref="Switches"/>.</param>
+    /// <param name="error">Where the one-line reason of a failed start goes.</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter? error = null)
     {
-        if (UnknownFlag(args) is string unknown)
+        error ??= Console.Error;
+        if (SettingKeys.FindUnknown(args, Switches, AppContext.BaseDirectory) is { } unknown)
         {
-            Console.Error.WriteLine($"became run: unknown option '{unknown}'. Flags: {string.Join(", ", Switches.Keys)}; any setting as --Section:Key=value.");
-            return 2;
+            await error.WriteLineAsync($"became run: {unknown}").ConfigureAwait(false);
+            return ExitCodes.Usage;
         }
 
         TorchNativeStatus native;
@@ -110,8 +114,8 @@ public static class AgentHost
         }
         catch (Exception e) when (TorchRuntime.IsLoadFailure(e))
         {
-            Console.Error.WriteLine($"became run: {TorchRuntime.DescribeLoadFailure(e, TorchBackendInfo.BuildBackend)}");
-            return 3;
+            await error.WriteLineAsync($"became run: {TorchRuntime.DescribeLoadFailure(e, TorchBackendInfo.BuildBackend)}").ConfigureAwait(false);
+            return ExitCodes.TorchUnavailable;
         }
 
         using var host = Build(args);
@@ -120,6 +124,9 @@ public static class AgentHost
         {
             var options = host.Services.GetRequiredService<IOptions<AgentOptions>>().Value;
             var device = host.Services.GetRequiredService<ComputeDevice>();
+
+            // The data directory's lock before anything starts: a second agent on it stops here, touching nothing.
+            host.Services.GetRequiredService<AgentStore>();
             var backend = TorchBackendInfo.Current();
             logger.LogInformation(
                 "Torch backend {Backend}, libtorch {LibTorch}, device {Device} ({DeviceReason}), {Threads} threads; {Native}; agent {DeviceId}, data {DataDirectory}",
@@ -127,14 +134,26 @@ public static class AgentHost
         }
         catch (OptionsValidationException e)
         {
-            Console.Error.WriteLine($"became run: invalid settings:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", e.Failures)}");
-            return 2;
+            await error.WriteLineAsync($"became run: invalid settings: {string.Join("; ", e.Failures)}").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+        {
+            // The binder's own words name the key and the value: "Failed to convert configuration value 'many' at 'Training:Epochs' to type 'System.Int32'."
+            await error.WriteLineAsync($"became run: invalid settings: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Usage;
         }
         catch (DeviceUnavailableException e)
         {
             logger.LogCritical("{Reason}", e.Message);
-            Console.Error.WriteLine($"became run: {e.Message}");
-            return 2;
+            await error.WriteLineAsync($"became run: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+        catch (DataDirectoryLockedException e)
+        {
+            logger.LogCritical("{Reason}", e.Message);
+            await error.WriteLineAsync($"became run: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Usage;
         }
 
         var worker = host.Services.GetRequiredService<TrainingWorker>();
@@ -145,39 +164,38 @@ public static class AgentHost
         catch (MqttConnectionRefusedException e)
         {
             // Logged by MessagingService; a distinct exit code lets systemd stop instead of restarting into the same refusal.
-            Console.Error.WriteLine($"became run: {e.Message} Check {BrokerRefusal.Settings(e.Reason)}.");
+            await error.WriteLineAsync($"became run: {e.Message} Check {BrokerRefusal.Settings(e.Reason)}.").ConfigureAwait(false);
             return BrokerRefusal.ExitCode;
+        }
+        catch (PortInUseException e)
+        {
+            await error.WriteLineAsync($"became run: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+        catch (IOException e) when (IsHttpBindFailure(e))
+        {
+            // Kestrel's "Failed to bind to address http://127.0.0.1:8080: address already in use." (or permission denied).
+            await error.WriteLineAsync($"became run: {e.Message.TrimEnd('.')}; choose another address with --http-urls (HttpUrls)").ConfigureAwait(false);
+            return ExitCodes.Usage;
         }
 
         // A worker that threw stops the host as if asked to (the host has logged why); exit non-zero so that
         // Restart=on-failure starts the agent again. RunAsync has disposed the host's services by now.
         if (worker.ExecuteTask is { IsFaulted: true })
         {
-            Console.Error.WriteLine("became run: the training worker failed (see the log above); exiting with status 1");
-            return 1;
+            await error.WriteLineAsync("became run: the training worker failed (see the log above); exiting with status 1").ConfigureAwait(false);
+            return ExitCodes.Failure;
         }
 
-        return 0;
+        return ExitCodes.Ok;
     }
-
-    private static readonly string[] SettingRoots =
-        ["DeviceId", "Device", "DataDirectory", "TopicRoot", "Broker", "Model", "Training", "Limits", "Jobs", "Gate", "HttpUrls", "HttpToken", "ShutdownSeconds", "Demo", "Logging"];
 
     /// <summary>The first flag that neither is a known switch nor names a setting (a typo would otherwise be ignored).</summary>
-    internal static string? UnknownFlag(IReadOnlyList<string> args)
-    {
-        foreach (string arg in args.Where(a => a.StartsWith("--", StringComparison.Ordinal)))
-        {
-            string key = arg.Split('=', 2)[0];
-            string root = key[2..].Split(':', 2)[0];
-            if (!Switches.ContainsKey(key) && !SettingRoots.Contains(root, StringComparer.OrdinalIgnoreCase))
-            {
-                return arg;
-            }
-        }
+    internal static string? UnknownFlag(IReadOnlyList<string> args) => SettingKeys.FindUnknown(args, Switches, AppContext.BaseDirectory)?.Key;
 
-        return null;
-    }
+    private static bool IsHttpBindFailure(IOException e) =>
+        e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException or System.Net.Sockets.SocketException
+        && e.Message.StartsWith("Failed to bind to address", StringComparison.Ordinal);
 
     // --broker HOST:PORT is one flag for two settings.
     private static void ApplyBrokerAddress(ConfigurationManager configuration)

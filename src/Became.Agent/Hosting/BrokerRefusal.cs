@@ -4,7 +4,7 @@ namespace Became.Agent.Hosting;
 public static class BrokerRefusal
 {
     /// <summary>Exit code of <c>became run</c> when the broker refuses its settings (EX_CONFIG); the systemd unit does not restart on it.</summary>
-    public const int ExitCode = 78;
+    public const int ExitCode = ExitCodes.BrokerRefused;
 
     public static string Settings(string reason) => reason switch
     {

@@ -1,7 +1,9 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Became.Agent.Cli;
 using Became.Core.Data;
 
 namespace Became.Agent.Hosting;
@@ -19,64 +21,82 @@ public sealed record InferBenchOptions(string Target, double Rate, TimeSpan Dura
 /// </summary>
 public static class InferBenchCommand
 {
-    public const string Usage = """
-        became bench-infer (--http URL [--token T] | --broker HOST:PORT --device ID) --task ID [--rate 50] [--seconds 20]
-                           [--batch 1] [--request request.json]
-          sends infer requests (HTTP POST /infer, or MQTT 5 request/response on became/ID/infer) at a steady rate;
-          without --request, each request holds --batch Fashion-MNIST test images for task ID.
-        """;
+    /// <summary>Runs <c>became bench-infer ARGS</c>.</summary>
+    public static Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        BecameCli.RunAsync(["bench-infer", .. args], output, error, cancellationToken);
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    internal static Command Create()
     {
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        for (int i = 0; i + 1 < args.Count; i += 2)
+        var http = CommonOptions.Http();
+        var token = CommonOptions.Token();
+        var broker = CommonOptions.Broker();
+        var device = CommonOptions.Device();
+        var task = new Option<string>("--task") { Description = "the task id whose head answers (requests of Fashion-MNIST test images)", HelpName = "ID" };
+        var rate = new Option<double>("--rate") { Description = "requests per second (default 50)", HelpName = "R", DefaultValueFactory = _ => 50 }.Positive();
+        var seconds = new Option<double>("--seconds") { Description = "how long to send (default 20)", HelpName = "S", DefaultValueFactory = _ => 20 }.Positive();
+        var batch = new Option<int>("--batch") { Description = "images per request (default 1)", HelpName = "N", DefaultValueFactory = _ => 1 }.AtLeast(1);
+        var requestFile = new Option<string>("--request") { Description = "send this request body instead (request.json)", HelpName = "FILE" };
+        var command = new Command("bench-infer", "infer requests at a steady rate against a running agent (HTTP POST /infer or MQTT 5 request/response): req/s, p50/p99 latency")
         {
-            values[args[i]] = args[i + 1];
-        }
-
-        string[] known = ["--http", "--token", "--broker", "--device", "--task", "--rate", "--seconds", "--batch", "--request"];
-        bool http = values.TryGetValue("--http", out string? url);
-        if (args.Count % 2 != 0 || values.Keys.Any(k => !known.Contains(k)) || http == values.ContainsKey("--broker")
-            || (!http && !values.ContainsKey("--device")) || (!values.ContainsKey("--task") && !values.ContainsKey("--request")))
+            http, token, broker, device, task, rate, seconds, batch, requestFile,
+        };
+        command.SetAction(async (parsed, cancellationToken) =>
         {
-            await error.WriteLineAsync(Usage).ConfigureAwait(false);
-            return 2;
-        }
-
-        var options = new InferBenchOptions(
-            http ? url! : $"mqtt://{values["--broker"]} device {values["--device"]}",
-            double.Parse(values.GetValueOrDefault("--rate", "50"), CultureInfo.InvariantCulture),
-            TimeSpan.FromSeconds(double.Parse(values.GetValueOrDefault("--seconds", "20"), CultureInfo.InvariantCulture)));
-        int batch = int.Parse(values.GetValueOrDefault("--batch", "1"), CultureInfo.InvariantCulture);
-        if (options.Rate <= 0 || options.Duration <= TimeSpan.Zero || batch < 1)
-        {
-            await error.WriteLineAsync("became bench-infer: --rate, --seconds and --batch must be positive.").ConfigureAwait(false);
-            return 2;
-        }
-
-        byte[] body = values.TryGetValue("--request", out string? file)
-            ? await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false)
-            : FashionMnistRequest(values["--task"], batch);
-        InferBenchResult result;
-        if (http)
-        {
-            using var client = new HttpClient { BaseAddress = new Uri(url!), Timeout = TimeSpan.FromSeconds(60) };
-            if (values.TryGetValue("--token", out string? token))
+            var (output, _) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
+            string? url = parsed.GetValue(http);
+            string? brokerAddress = parsed.GetValue(broker);
+            string? deviceId = parsed.GetValue(device);
+            if ((url is null) == (brokerAddress is null))
             {
-                client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                throw new UsageException("give --http URL, or --broker HOST:PORT with --device ID (one of them)");
             }
 
-            result = await MeasureAsync(options, ct => PostAsync(client, body, ct), cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            var (host, port) = BrokerAddress.Parse(values["--broker"]);
-            await using var mqtt = await InferBenchMqtt.ConnectAsync(host, port, $"became/{values["--device"]}/infer", cancellationToken).ConfigureAwait(false);
-            result = await MeasureAsync(options, ct => mqtt.RequestAsync(body, ct), cancellationToken).ConfigureAwait(false);
-        }
+            if (url is null && deviceId is null)
+            {
+                throw new UsageException("--broker needs --device ID (the device to ask)");
+            }
 
-        await output.WriteLineAsync(Format(options, batch, result)).ConfigureAwait(false);
-        return result.Failed == 0 ? 0 : 1;
+            string? taskId = parsed.GetValue(task);
+            string? file = parsed.GetValue(requestFile);
+            if (taskId is null && file is null)
+            {
+                throw new UsageException("give --task ID (Fashion-MNIST test images for that task) or --request FILE");
+            }
+
+            var options = new InferBenchOptions(url ?? $"mqtt://{brokerAddress} device {deviceId}", parsed.GetValue(rate), TimeSpan.FromSeconds(parsed.GetValue(seconds)));
+            int images = parsed.GetValue(batch);
+            byte[] body;
+            try
+            {
+                body = file is not null ? await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false) : FashionMnistRequest(taskId!, images);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                throw new UsageException(file is not null ? $"--request: {e.Message}" : e.Message);
+            }
+
+            InferBenchResult result;
+            if (url is not null)
+            {
+                using var client = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
+                if (parsed.GetValue(token) is string bearer)
+                {
+                    client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+                }
+
+                result = await MeasureAsync(options, ct => PostAsync(client, body, ct), cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var (host, port) = BrokerAddress.Parse(brokerAddress!);
+                await using var mqtt = await InferBenchMqtt.ConnectAsync(host, port, $"became/{deviceId}/infer", cancellationToken).ConfigureAwait(false);
+                result = await MeasureAsync(options, ct => mqtt.RequestAsync(body, ct), cancellationToken).ConfigureAwait(false);
+            }
+
+            await output.WriteLineAsync(Format(options, images, result)).ConfigureAwait(false);
+            return result.Failed == 0 ? ExitCodes.Ok : ExitCodes.Failure;
+        });
+        return command;
     }
 
     /// <summary>Sends requests due every 1/rate seconds for the duration, then waits for the answers.</summary>

@@ -1,70 +1,178 @@
+using System.CommandLine;
 using System.Globalization;
+using Became.Agent.Cli;
+using Became.Agent.Intake;
 using Became.Core.Data;
+using Became.Core.Serialization;
 
 namespace Became.Agent.Hosting;
 
-/// <summary><c>became publish</c>: sends a benchmark stream, or one task file, to a device over MQTT.</summary>
+/// <summary><c>became publish</c>: checks tasks locally, sends a benchmark stream or one task file to a device over
+/// MQTT, and with <c>--wait</c> follows the device's events until each task is accepted (or deployed).</summary>
 public static class PublishCommand
 {
-    public const string Usage = """
-        became publish --broker HOST:PORT --device ID (--stream split-fmnist [--tasks 0,1] [--samples N] [--data DIR] [--id-prefix P]
-                       | --file x.safetensors --task-id ID) [--topic-root became]
-        """;
+    /// <summary>Runs <c>became publish ARGS</c>.</summary>
+    public static Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        BecameCli.RunAsync(["publish", .. args], output, error, cancellationToken);
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    /// <summary>Why a task file would be rejected by any device (id rules, safetensors structure, x/y dtypes, shapes and
+    /// counts), or null when it passes. Without <paramref name="features"/> the per-sample size is not checked: only the
+    /// device knows its input shape.</summary>
+    public static string? CheckTask(string taskId, ReadOnlyMemory<byte> payload, int? features = null)
     {
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        for (int i = 0; i < args.Count; i++)
+        if (!TaskIdRules.IsValid(taskId, out string idProblem))
         {
-            if (args[i] is "--help" or "-h")
-            {
-                await output.WriteLineAsync(Usage).ConfigureAwait(false);
-                return 0;
-            }
+            return $"invalid_id: {idProblem}";
+        }
 
-            if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Count)
+        int perSample = features ?? 1;
+        if (features is null)
+        {
+            try
             {
-                await error.WriteLineAsync($"became publish: '{args[i]}' needs a value.{Environment.NewLine}{Usage}").ConfigureAwait(false);
-                return 2;
+                // Take x's own per-sample size, so the decoder checks everything but the device's input size.
+                var x = SafeTensorsFile.Parse(payload).Find("x");
+                if (x is { Shape.Length: >= 2 })
+                {
+                    perSample = (int)Math.Clamp(x.Shape.Skip(1).Aggregate(1L, (a, d) => a * d), 1, int.MaxValue);
+                }
             }
-
-            values[args[i]] = args[++i];
+            catch (SafeTensorsFormatException)
+            {
+                // The decoder below names it.
+            }
         }
 
         try
         {
-            string broker = values.GetValueOrDefault("--broker") ?? throw new ArgumentException("--broker HOST:PORT is required.");
-            string device = values.GetValueOrDefault("--device") ?? throw new ArgumentException("--device ID is required.");
-            var (host, port) = BrokerAddress.Parse(broker);
-            IReadOnlyList<(string, byte[])> tasks;
-            if (values.TryGetValue("--file", out string? file))
-            {
-                string id = values.GetValueOrDefault("--task-id") ?? throw new ArgumentException("--file needs --task-id ID.");
-                tasks = [(id, await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false))];
-            }
-            else
-            {
-                string stream = values.GetValueOrDefault("--stream") ?? throw new ArgumentException("Give --stream split-fmnist or --file FILE --task-id ID.");
-                if (stream != "split-fmnist")
-                {
-                    throw new ArgumentException($"--stream {stream}: only split-fmnist can be published as tasks.");
-                }
-
-                var dataset = ImageClassificationDataset.Load(values.GetValueOrDefault("--data") ?? ImageClassificationDataset.FashionMnistDirectory);
-                var selected = values.TryGetValue("--tasks", out string? list)
-                    ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList()
-                    : null;
-                int? samples = values.TryGetValue("--samples", out string? s) ? int.Parse(s, CultureInfo.InvariantCulture) : null;
-                tasks = TaskFiles.SplitFashionMnist(dataset, selected, samples, values.GetValueOrDefault("--id-prefix") ?? "split-fmnist");
-            }
-
-            await TaskPublisher.PublishAsync(host, port, values.GetValueOrDefault("--topic-root") ?? "became", device, tasks, output, cancellationToken).ConfigureAwait(false);
-            return 0;
+            TaskPayloadDecoder.Decode(payload, new TaskPayloadLimits(perSample, long.MaxValue, int.MaxValue));
+            return null;
         }
-        catch (Exception e) when (e is ArgumentException or FormatException or IOException or InvalidDataException or MQTTnet.Exceptions.MqttCommunicationException)
+        catch (TaskRejectedException e)
         {
-            await error.WriteLineAsync($"became publish: {e.Message}").ConfigureAwait(false);
-            return e is ArgumentException or FormatException ? 2 : 1;
+            return $"{e.Reason}: {e.Message}";
+        }
+    }
+
+    internal static Command Create()
+    {
+        var broker = CommonOptions.Broker();
+        broker.Required = true;
+        var device = CommonOptions.Device();
+        device.Required = true;
+        var stream = new Option<string>("--stream") { Description = "a benchmark stream to send as tasks", HelpName = "STREAM" }.AcceptOnlyFromAmong("split-fmnist");
+        var tasks = new Option<string>("--tasks") { Description = "which tasks of the stream, e.g. 0,1 (default all)", HelpName = "LIST" };
+        var samples = new Option<int>("--samples") { Description = "at most N training images per task", HelpName = "N" }.AtLeast(2);
+        var data = new Option<string>("--data") { Description = "MNIST-format IDX directory", HelpName = "DIR", DefaultValueFactory = _ => ImageClassificationDataset.FashionMnistDirectory };
+        var idPrefix = new Option<string>("--id-prefix") { Description = "task ids are PREFIX-0, PREFIX-1, ...", HelpName = "PREFIX", DefaultValueFactory = _ => "split-fmnist" };
+        var file = new Option<string>("--file") { Description = "one task file: safetensors with x [N, ...] (uint8 or float32) and y [N] (integer labels)", HelpName = "FILE" };
+        var taskId = new Option<string>("--task-id") { Description = "the id of the --file task", HelpName = "ID" };
+        var features = new Option<int?>("--features") { Description = "the device's values per sample (e.g. 784), to check --file against it too", HelpName = "N" };
+        var topicRoot = CommonOptions.TopicRoot();
+        var wait = new Option<string>("--wait")
+        {
+            Description = "follow the device's events: 'accepted' (the default) waits until every task is accepted, 'deployed' until each is learned and deployed; exit 1 if the device rejects one",
+            HelpName = "accepted|deployed",
+            Arity = ArgumentArity.ZeroOrOne,
+        }.AcceptOnlyFromAmong("accepted", "deployed");
+        var timeout = new Option<double>("--timeout") { Description = "seconds --wait waits in all (default 600)", HelpName = "SECONDS", DefaultValueFactory = _ => 600 }.Positive();
+
+        var command = new Command("publish", "send tasks to a device over MQTT (checked locally first)")
+        {
+            broker, device, stream, tasks, samples, data, idPrefix, file, taskId, features, topicRoot, wait, timeout,
+        };
+        command.SetAction(async (parsed, cancellationToken) =>
+        {
+            var (output, error) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
+            string deviceId = parsed.GetRequiredValue(device);
+            if (!TaskIdRules.IsValid(deviceId, out string deviceProblem))
+            {
+                throw new UsageException($"--device '{deviceId}': {deviceProblem.Replace("task id", "device id", StringComparison.Ordinal)}; nothing was sent");
+            }
+
+            var (host, port) = BrokerAddress.Parse(parsed.GetRequiredValue(broker));
+            IReadOnlyList<(string, byte[])> payloads = parsed.GetValue(file) is string path
+                ? [await ReadFileTaskAsync(path, parsed.GetValue(taskId), parsed.GetValue(stream) is not null, parsed.GetValue(features), cancellationToken).ConfigureAwait(false)]
+                : StreamTasks(parsed.GetValue(stream), parsed.GetValue(tasks), parsed.GetResult(samples) is null ? null : parsed.GetValue(samples), parsed.GetRequiredValue(data), parsed.GetRequiredValue(idPrefix));
+
+            var waitFor = parsed.GetResult(wait) is null ? PublishWait.None
+                : parsed.GetValue(wait) == "deployed" ? PublishWait.Deployed : PublishWait.Accepted;
+            try
+            {
+                return await TaskPublisher.PublishAsync(host, port, parsed.GetRequiredValue(topicRoot), deviceId, payloads, output, error, waitFor, TimeSpan.FromSeconds(parsed.GetValue(timeout)), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or MQTTnet.Exceptions.MqttCommunicationException)
+            {
+                await error.WriteLineAsync($"became publish: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.Failure;
+            }
+        });
+        return command;
+    }
+
+    private static async Task<(string, byte[])> ReadFileTaskAsync(string path, string? taskId, bool streamToo, int? features, CancellationToken cancellationToken)
+    {
+        if (streamToo)
+        {
+            throw new UsageException("give --stream or --file, not both");
+        }
+
+        if (taskId is null)
+        {
+            throw new UsageException("--file needs --task-id ID");
+        }
+
+        byte[] payload;
+        try
+        {
+            payload = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--file: {e.Message}");
+        }
+
+        return CheckTask(taskId, payload, features) is string problem
+            ? throw new UsageException($"{path} as task '{taskId}' would be rejected ({problem}); nothing was sent")
+            : (taskId, payload);
+    }
+
+    private static IReadOnlyList<(string, byte[])> StreamTasks(string? stream, string? list, int? samples, string data, string prefix)
+    {
+        if (stream is null)
+        {
+            throw new UsageException("give --stream split-fmnist, or --file FILE --task-id ID");
+        }
+
+        var selected = list?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) ? n : throw new UsageException($"--tasks: '{s}' is not a task number"))
+            .ToList();
+        ImageClassificationDataset dataset;
+        try
+        {
+            dataset = ImageClassificationDataset.Load(data);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--data: {e.Message}");
+        }
+
+        try
+        {
+            var tasks = TaskFiles.SplitFashionMnist(dataset, selected, samples, prefix);
+            foreach (var (id, _) in tasks)
+            {
+                if (!TaskIdRules.IsValid(id, out string reason))
+                {
+                    throw new UsageException($"--id-prefix '{prefix}' makes task id '{id}': {reason}; nothing was sent");
+                }
+            }
+
+            return tasks;
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--tasks: {e.Message}");
         }
     }
 }

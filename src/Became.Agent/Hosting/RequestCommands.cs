@@ -1,7 +1,9 @@
 using System.Buffers;
+using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
+using Became.Agent.Cli;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Packets;
@@ -13,86 +15,133 @@ namespace Became.Agent.Hosting;
 /// request/response or HTTP.</summary>
 public static class RequestCommands
 {
-    public const string PullUsage = """
-        became pull (--broker HOST:PORT --device ID | --http URL [--token T]) [--version N] -o model.safetensors
-        """;
+    /// <summary>Runs <c>became pull ARGS</c>.</summary>
+    public static Task<int> PullAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        BecameCli.RunAsync(["pull", .. args], output, error, cancellationToken);
 
-    public const string InferUsage = """
-        became infer (--broker HOST:PORT --device ID | --http URL [--token T]) --request request.json|x.safetensors
-          request.json: {"taskId": "...", "inputs": [[...784 values in 0..1...], ...]}
-        """;
+    /// <summary>Runs <c>became infer ARGS</c>.</summary>
+    public static Task<int> InferAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        BecameCli.RunAsync(["infer", .. args], output, error, cancellationToken);
 
-    public static async Task<int> PullAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    internal static Command CreatePull()
     {
-        var values = ParseFlags(args);
-        if (values is null || !values.TryGetValue("-o", out string? path))
+        var target = new TargetOptions();
+        var version = new Option<int?>("--version") { Description = "the model version to fetch (default: the deployed one)", HelpName = "N" };
+        var path = new Option<string>("--output", "-o") { Description = "where to write the model (safetensors)", HelpName = "FILE", Required = true };
+        var command = new Command("pull", "fetch a device's model over MQTT 5 request/response or HTTP") { version, path };
+        target.AddTo(command);
+        command.SetAction(async (parsed, cancellationToken) =>
         {
-            await error.WriteLineAsync(PullUsage).ConfigureAwait(false);
-            return 2;
-        }
-
-        byte[] request = values.TryGetValue("--version", out string? v) ? Encoding.UTF8.GetBytes($"{{\"version\": {int.Parse(v, CultureInfo.InvariantCulture)}}}") : [];
-        try
-        {
-            var (body, version, error2) = values.ContainsKey("--http")
-                ? await HttpAsync(values, v is null ? "/models/current" : $"/models/{v}", null, cancellationToken).ConfigureAwait(false)
-                : await MqttAsync(values, "models/pull", request, cancellationToken).ConfigureAwait(false);
-            if (error2 is not null)
+            var (output, error) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
+            var values = target.Read(parsed);
+            int? v = parsed.GetValue(version);
+            string file = parsed.GetRequiredValue(path);
+            byte[] request = v is null ? [] : Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"version\": {v}}}"));
+            try
             {
-                await error.WriteLineAsync($"became pull: {error2}").ConfigureAwait(false);
-                return 1;
-            }
+                var (body, got, problem) = values.ContainsKey("--http")
+                    ? await HttpAsync(values, v is null ? "/models/current" : string.Create(CultureInfo.InvariantCulture, $"/models/{v}"), null, cancellationToken).ConfigureAwait(false)
+                    : await MqttAsync(values, "models/pull", request, cancellationToken).ConfigureAwait(false);
+                if (problem is not null)
+                {
+                    await error.WriteLineAsync($"became pull: {problem}").ConfigureAwait(false);
+                    return ExitCodes.Failure;
+                }
 
-            await File.WriteAllBytesAsync(path, body, cancellationToken).ConfigureAwait(false);
-            await output.WriteLineAsync($"model version {version ?? "?"} ({body.Length} bytes, sha256 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body))}) -> {path}").ConfigureAwait(false);
-            return 0;
-        }
-        catch (Exception e) when (e is IOException or HttpRequestException or MQTTnet.Exceptions.MqttCommunicationException or TimeoutException or FormatException)
-        {
-            await error.WriteLineAsync($"became pull: {e.Message}").ConfigureAwait(false);
-            return 1;
-        }
+                await File.WriteAllBytesAsync(file, body, cancellationToken).ConfigureAwait(false);
+                await output.WriteLineAsync($"model version {got ?? "?"} ({body.Length} bytes, sha256 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body))}) -> {file}").ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException or UnauthorizedAccessException or MQTTnet.Exceptions.MqttCommunicationException or TimeoutException or FormatException)
+            {
+                await error.WriteLineAsync($"became pull: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.Failure;
+            }
+        });
+        return command;
     }
 
-    public static async Task<int> InferAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    internal static Command CreateInfer()
     {
-        var values = ParseFlags(args);
-        if (values is null || !values.TryGetValue("--request", out string? file))
+        var target = new TargetOptions();
+        var requestFile = new Option<string>("--request") { Description = "request.json ({\"taskId\": \"...\", \"inputs\": [[...784 values in 0..1...], ...]}) or x.safetensors", HelpName = "FILE", Required = true };
+        var command = new Command("infer", "ask a device for predictions over MQTT 5 request/response or HTTP") { requestFile };
+        target.AddTo(command);
+        command.SetAction(async (parsed, cancellationToken) =>
         {
-            await error.WriteLineAsync(InferUsage).ConfigureAwait(false);
-            return 2;
-        }
-
-        try
-        {
-            byte[] request = await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);
-            var (body, _, problem) = values.ContainsKey("--http")
-                ? await HttpAsync(values, "/infer", request, cancellationToken).ConfigureAwait(false)
-                : await MqttAsync(values, "infer", request, cancellationToken).ConfigureAwait(false);
-            await (problem is null ? output : error).WriteLineAsync(problem is null ? Encoding.UTF8.GetString(body) : $"became infer: {problem}").ConfigureAwait(false);
-            return problem is null ? 0 : 1;
-        }
-        catch (Exception e) when (e is IOException or HttpRequestException or MQTTnet.Exceptions.MqttCommunicationException or TimeoutException or FormatException)
-        {
-            await error.WriteLineAsync($"became infer: {e.Message}").ConfigureAwait(false);
-            return 1;
-        }
-    }
-
-    private static Dictionary<string, string>? ParseFlags(IReadOnlyList<string> args)
-    {
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        for (int i = 0; i < args.Count; i += 2)
-        {
-            if (!args[i].StartsWith('-') || i + 1 >= args.Count)
+            var (output, error) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
+            var values = target.Read(parsed);
+            string file = parsed.GetRequiredValue(requestFile);
+            byte[] request;
+            try
             {
-                return null;
+                request = await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new UsageException($"--request: {e.Message}");
             }
 
-            values[args[i]] = args[i + 1];
+            try
+            {
+                var (body, _, problem) = values.ContainsKey("--http")
+                    ? await HttpAsync(values, "/infer", request, cancellationToken).ConfigureAwait(false)
+                    : await MqttAsync(values, "infer", request, cancellationToken).ConfigureAwait(false);
+                await (problem is null ? output : error).WriteLineAsync(problem is null ? Encoding.UTF8.GetString(body) : $"became infer: {problem}").ConfigureAwait(false);
+                return problem is null ? ExitCodes.Ok : ExitCodes.Failure;
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException or MQTTnet.Exceptions.MqttCommunicationException or TimeoutException or FormatException)
+            {
+                await error.WriteLineAsync($"became infer: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.Failure;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>The device to ask: --http URL [--token T], or --broker HOST:PORT --device ID [--topic-root R].</summary>
+    private sealed class TargetOptions
+    {
+        private readonly Option<string> _http = CommonOptions.Http();
+        private readonly Option<string> _token = CommonOptions.Token();
+        private readonly Option<string> _broker = CommonOptions.Broker();
+        private readonly Option<string> _device = CommonOptions.Device();
+        private readonly Option<string> _topicRoot = CommonOptions.TopicRoot();
+
+        public void AddTo(Command command)
+        {
+            command.Options.Add(_http);
+            command.Options.Add(_token);
+            command.Options.Add(_broker);
+            command.Options.Add(_device);
+            command.Options.Add(_topicRoot);
         }
 
-        return values;
+        /// <summary>The given values by flag; throws <see cref="UsageException"/> unless one complete target is given.</summary>
+        public Dictionary<string, string> Read(ParseResult parsed)
+        {
+            var values = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var option in new[] { _http, _token, _broker, _device, _topicRoot })
+            {
+                if (parsed.GetValue(option) is string value)
+                {
+                    values[option.Name] = value;
+                }
+            }
+
+            bool http = values.ContainsKey("--http");
+            if (http == values.ContainsKey("--broker"))
+            {
+                throw new UsageException("give --http URL, or --broker HOST:PORT with --device ID (one of them)");
+            }
+
+            if (!http && !values.ContainsKey("--device"))
+            {
+                throw new UsageException("--broker needs --device ID (the device to ask)");
+            }
+
+            return values;
+        }
     }
 
     private static async Task<(byte[] Body, string? Version, string? Error)> HttpAsync(Dictionary<string, string> values, string path, byte[]? post, CancellationToken cancellationToken)
@@ -136,7 +185,7 @@ public static class RequestCommands
         string responseTopic = $"became-cli/{Guid.NewGuid():N}/reply";
         await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
         await client.PublishAsync(new MqttApplicationMessageBuilder()
-            .WithTopic($"{values.GetValueOrDefault("--topic-root") ?? "became"}/{device}/{suffix}")
+            .WithTopic($"{values["--topic-root"]}/{device}/{suffix}")
             .WithPayload(payload)
             .WithResponseTopic(responseTopic)
             .WithCorrelationData(correlation)

@@ -1,15 +1,55 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using Became.Agent.Messaging;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
 namespace Became.Agent.Hosting;
 
-/// <summary>Sends task payloads to a device's task topic at QoS 1, as any external MQTT client would.</summary>
+/// <summary>What <c>became publish --wait</c> waits for.</summary>
+public enum PublishWait
+{
+    /// <summary>Nothing: done once the broker has the messages.</summary>
+    None,
+
+    /// <summary>The device's task.accepted for every task.</summary>
+    Accepted,
+
+    /// <summary>The device's model.deployed for every task (after its task.accepted).</summary>
+    Deployed,
+}
+
+/// <summary>Sends task payloads to a device's task topic at QoS 1, as any external MQTT client would, and optionally
+/// follows the device's events (became/{device}/events) until each task is accepted or deployed.</summary>
 public static class TaskPublisher
 {
-    public static async Task PublishAsync(string host, int port, string topicRoot, string deviceId, IEnumerable<(string TaskId, byte[] Payload)> tasks, TextWriter log, CancellationToken cancellationToken)
+    /// <summary>Publishes the tasks without waiting for the device (the demo feeder's way).</summary>
+    public static async Task PublishAsync(string host, int port, string topicRoot, string deviceId, IEnumerable<(string TaskId, byte[] Payload)> tasks, TextWriter log, CancellationToken cancellationToken) =>
+        await PublishAsync(host, port, topicRoot, deviceId, tasks, log, log, PublishWait.None, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Publishes the tasks, then waits as asked; returns the exit code: 0 when every task got as far as asked,
+    /// 1 when the device rejected one (task.rejected, task.duplicate, model.rejected, a final job.failed) or time ran out.</summary>
+    public static async Task<int> PublishAsync(
+        string host, int port, string topicRoot, string deviceId, IEnumerable<(string TaskId, byte[] Payload)> tasks,
+        TextWriter log, TextWriter error, PublishWait wait, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var client = new MqttClientFactory().CreateMqttClient();
+        var events = Channel.CreateUnbounded<JsonElement>();
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(e.ApplicationMessage.Payload);
+                events.Writer.TryWrite(document.RootElement.Clone());
+            }
+            catch (JsonException)
+            {
+                // Not an event of this contract; nothing to follow.
+            }
+
+            return Task.CompletedTask;
+        };
         var options = new MqttClientOptionsBuilder()
             .WithTcpServer(host, port)
             .WithClientId($"became-publish-{Guid.NewGuid():N}")
@@ -22,6 +62,13 @@ public static class TaskPublisher
             throw new IOException($"The broker at {host}:{port} refused the connection: {connected.ResultCode} {connected.ReasonString}");
         }
 
+        if (wait != PublishWait.None)
+        {
+            // Subscribed before the first task goes out, so no answer can come before we listen.
+            await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topicRoot}/{deviceId}/events", MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
+        }
+
+        var pending = new Dictionary<string, bool>(StringComparer.Ordinal);
         foreach (var (taskId, payload) in tasks)
         {
             var message = new MqttApplicationMessageBuilder()
@@ -35,9 +82,95 @@ public static class TaskPublisher
                 throw new IOException($"Publishing {taskId} failed: {result.ReasonCode} {result.ReasonString}");
             }
 
+            pending[taskId] = false;
             await log.WriteLineAsync($"published {taskId} ({payload.Length / 1024.0 / 1024.0:F1} MiB) to {message.Topic}").ConfigureAwait(false);
         }
 
-        await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), cancellationToken).ConfigureAwait(false);
+        int exitCode = ExitCodes.Ok;
+        if (wait != PublishWait.None)
+        {
+            exitCode = await FollowAsync(events.Reader, pending, wait, timeout, log, error, cancellationToken).ConfigureAwait(false);
+        }
+
+        await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false);
+        return exitCode;
     }
+
+    // pending: task id -> accepted yet.
+    private static async Task<int> FollowAsync(ChannelReader<JsonElement> events, Dictionary<string, bool> pending, PublishWait wait, TimeSpan timeout, TextWriter log, TextWriter error, CancellationToken cancellationToken)
+    {
+        int exitCode = ExitCodes.Ok;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            while (pending.Count > 0)
+            {
+                var e = await events.ReadAsync(deadline.Token).ConfigureAwait(false);
+                string? type = Text(e, "type");
+                string? taskId = Text(e, "taskId");
+                if (taskId is null || !pending.TryGetValue(taskId, out bool accepted))
+                {
+                    continue;
+                }
+
+                switch (type)
+                {
+                    case EventTypes.TaskAccepted:
+                        await log.WriteLineAsync($"accepted {taskId}").ConfigureAwait(false);
+                        if (wait == PublishWait.Accepted)
+                        {
+                            pending.Remove(taskId);
+                        }
+                        else
+                        {
+                            pending[taskId] = true;
+                        }
+
+                        break;
+                    case EventTypes.TaskRejected:
+                        await error.WriteLineAsync($"became publish: the device rejected {taskId}: {Text(e, "reason")}: {Text(e, "message")}").ConfigureAwait(false);
+                        pending.Remove(taskId);
+                        exitCode = ExitCodes.Failure;
+                        break;
+                    case EventTypes.TaskDuplicate:
+                        await error.WriteLineAsync($"became publish: the device already has a task {taskId} (task.duplicate): it is not learned again; give the new task a new id").ConfigureAwait(false);
+                        pending.Remove(taskId);
+                        exitCode = ExitCodes.Failure;
+                        break;
+                    case EventTypes.ModelDeployed when accepted:
+                        await log.WriteLineAsync($"deployed {taskId} as model version {Text(e, "version")}").ConfigureAwait(false);
+                        pending.Remove(taskId);
+                        break;
+                    case EventTypes.ModelRejected when accepted:
+                        await error.WriteLineAsync($"became publish: {taskId} was learned but its model version {Text(e, "version")} was not deployed: {Text(e, "reason")}").ConfigureAwait(false);
+                        pending.Remove(taskId);
+                        exitCode = ExitCodes.Failure;
+                        break;
+                    case EventTypes.JobFailed when accepted:
+                        bool retry = e.TryGetProperty("retry", out var r) && r.ValueKind == JsonValueKind.True;
+                        await (retry ? log : error).WriteLineAsync($"{(retry ? "" : "became publish: ")}training {taskId} failed{(retry ? " (the device retries it)" : "")}: {Text(e, "reason")}").ConfigureAwait(false);
+                        if (!retry)
+                        {
+                            pending.Remove(taskId);
+                            exitCode = ExitCodes.Failure;
+                        }
+
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            await error.WriteLineAsync($"became publish: no answer within {timeout.TotalSeconds:0.#} s for {string.Join(", ", pending.Keys)} (is the device {(pending.Values.Any(a => a) ? "still training" : "running and subscribed")}? --timeout gives it longer)").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+
+        return exitCode;
+    }
+
+    private static string? Text(JsonElement e, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var value)
+            ? value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText()
+            : null;
 }

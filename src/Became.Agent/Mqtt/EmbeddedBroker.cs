@@ -4,6 +4,13 @@ using MQTTnet.Server;
 
 namespace Became.Agent.Mqtt;
 
+/// <summary>A listening port that another socket holds: the user's choice of port, not a fault to debug.</summary>
+public sealed class PortInUseException(string message, Exception innerException) : IOException(message, innerException)
+{
+    /// <summary>The message only, so the log shows no stack trace for a taken port.</summary>
+    public override string ToString() => $"{GetType().FullName}: {Message}";
+}
+
 /// <summary>
 /// An in-process MQTT 5 broker on 127.0.0.1, for a device without an external broker. Sessions persist while the
 /// broker runs (a client that reconnects without clean start gets the QoS 1 messages queued meanwhile); nothing
@@ -49,8 +56,9 @@ public sealed class EmbeddedBroker : IAsyncDisposable
             // IPAddress.None switches the IPv6 listener off: local clients only, and one port to report.
             .WithDefaultEndpointBoundIPV6Address(IPAddress.None)
             .WithDefaultEndpointPort(_requestedPort)
-            // A quick restart must not wait for the previous run's sockets to leave TIME_WAIT.
-            .WithDefaultEndpointReuseAddress()
+            // No WithDefaultEndpointReuseAddress(): on Linux .NET turns it into SO_REUSEADDR *and* SO_REUSEPORT, and the
+            // latter lets a second broker bind the same port. .NET's listening sockets on Linux have SO_REUSEADDR anyway,
+            // so a quick restart still binds over the previous run's TIME_WAIT connections (EmbeddedBrokerPortTests).
             .WithPersistentSessions()
             .Build();
 
@@ -69,6 +77,13 @@ public sealed class EmbeddedBroker : IAsyncDisposable
         try
         {
             await server.StartAsync().ConfigureAwait(false);
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            server.Dispose();
+            throw new PortInUseException(
+                $"port {_requestedPort} on 127.0.0.1 is taken (by another agent's embedded broker or another program); choose another with --embedded-port (Broker:EmbeddedPort, 0 picks a free one) or use that broker with --broker",
+                e);
         }
         catch
         {

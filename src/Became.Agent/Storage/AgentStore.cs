@@ -37,6 +37,7 @@ public sealed class AgentStore : IDisposable
     private const string SequenceKey = "sequence";
     private readonly Lock _gate = new();
     private readonly string _databaseFile;
+    private readonly DataDirectoryLock _lock;
     private LiteDatabase _db;
     private ILiteCollection<TaskRecord> _tasks;
     private ILiteCollection<ModelVersionRecord> _versions;
@@ -48,12 +49,22 @@ public sealed class AgentStore : IDisposable
 
     public AgentStore(string dataDirectory, IStorageFaults? faults = null)
     {
-        Directory.CreateDirectory(dataDirectory);
+        // Before LiteDB opens and orphan blobs are collected: a second agent on this directory stops here, touching nothing.
+        _lock = DataDirectoryLock.Acquire(dataDirectory);
         DataDirectory = dataDirectory;
         Blobs = new BlobStore(Path.Combine(dataDirectory, "blobs"), faults);
         _databaseFile = Path.Combine(dataDirectory, "became.db");
-        Open();
-        RemovedOrphans = Blobs.Collect(ReferencedBlobs());
+        try
+        {
+            Open();
+            RemovedOrphans = Blobs.Collect(ReferencedBlobs());
+        }
+        catch
+        {
+            _db?.Dispose();
+            _lock.Dispose();
+            throw;
+        }
     }
 
     [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_db), nameof(_tasks), nameof(_versions), nameof(_settings))]
@@ -417,6 +428,10 @@ public sealed class AgentStore : IDisposable
             catch (Exception e) when (_broken && IsStorageFailure(e))
             {
                 // Already failed; the next start replays the log.
+            }
+            finally
+            {
+                _lock.Dispose();
             }
         }
     }

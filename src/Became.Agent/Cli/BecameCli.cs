@@ -131,7 +131,15 @@ public static partial class BecameCli
                 : $"unexpected argument '{token}' (options take the form --name value)";
         }
 
-        string message = parsed.Errors[0].Message;
+        var first = parsed.Errors[0];
+        string message = first.Message;
+        if (NotRecognized().Match(message) is { Success: true } match && (first.SymbolResult as OptionResult ?? first.SymbolResult?.Parent as OptionResult) is { } owner)
+        {
+            // AcceptOnlyFromAmong's "Argument 'gmp' not recognized. Must be one of: ..." over several lines.
+            var allowed = match.Groups[2].Value.Split('\'', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(a => a.Length > 0).ToList();
+            return $"{owner.Option.Name}: '{match.Groups[1].Value}' is not one of {string.Join(", ", allowed)}{Suggestions.Hint(match.Groups[1].Value, allowed)}";
+        }
+
         if (message.StartsWith("Required command was not provided", StringComparison.Ordinal))
         {
             return $"a command is required: {string.Join(", ", command.Subcommands.Select(c => c.Name))} (became --help)";
@@ -172,6 +180,9 @@ public static partial class BecameCli
     };
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
+
+    [GeneratedRegex("^Argument '(.*)' not recognized\\. Must be one of:(.*)$", RegexOptions.Singleline)]
+    private static partial Regex NotRecognized();
 
     [GeneratedRegex("Cannot parse argument '(.*)' for option '(.*)' as expected type '(.*)'\\.")]
     private static partial Regex CannotParse();

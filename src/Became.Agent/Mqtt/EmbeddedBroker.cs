@@ -18,6 +18,9 @@ public sealed class PortInUseException(string message, Exception innerException)
 /// </summary>
 public sealed class EmbeddedBroker : IAsyncDisposable
 {
+    private static readonly System.Reflection.FieldInfo? ConnectPacket =
+        typeof(ValidatingConnectionEventArgs).GetField("_connectPacket", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+
     private readonly int _requestedPort;
     private readonly ILogger<EmbeddedBroker> _logger;
     private MqttServer? _server;
@@ -63,6 +66,25 @@ public sealed class EmbeddedBroker : IAsyncDisposable
             .Build();
 
         var server = new MqttServerFactory().CreateMqttServer(options);
+        server.ValidatingConnectionAsync += e =>
+        {
+            // An empty client id (mosquitto_sub's default) gets a generated one, as mosquitto does, instead of
+            // "identifier rejected"; MQTT 5 clients are told it in the CONNACK.
+            if (string.IsNullOrEmpty(e.ClientId))
+            {
+                string id = $"auto-{Guid.NewGuid():N}";
+                e.AssignedClientIdentifier = id;
+
+                // MQTTnet takes an assigned id from MQTT 5 clients only; for 3.1.1 (which allows an empty id with a clean
+                // session) the CONNECT packet itself gets it. EmbeddedBrokerTests covers both, so an MQTTnet change shows.
+                if (e.ProtocolVersion != MQTTnet.Formatter.MqttProtocolVersion.V500 && ConnectPacket?.GetValue(e) is MQTTnet.Packets.MqttConnectPacket packet)
+                {
+                    packet.ClientId = id;
+                }
+            }
+
+            return Task.CompletedTask;
+        };
         server.ClientConnectedAsync += e =>
         {
             MqttLog.BrokerClientConnected(_logger, e.ClientId);

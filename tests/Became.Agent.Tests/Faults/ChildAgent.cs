@@ -37,6 +37,9 @@ internal sealed class ChildAgent : IAsyncDisposable
 
     public string DataDirectory { get; }
 
+    /// <summary>The port of the mosquitto broker the agent uses.</summary>
+    public int BrokerPort => _broker.Port;
+
     public string DeviceId { get; }
 
     /// <summary>The file the agent writes when it reaches its test pause point (BECAME_TEST_PAUSE_MARKER).</summary>

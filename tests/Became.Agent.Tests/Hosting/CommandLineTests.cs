@@ -150,7 +150,17 @@ public sealed class CommandLineTests : IDisposable
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            throw new TimeoutException($"became {string.Join(' ', args)} still ran after 60 s (it should have exited at once):\n{await output}\n{await error}");
+        }
+
         return (process.ExitCode, await output, await error);
     }
 

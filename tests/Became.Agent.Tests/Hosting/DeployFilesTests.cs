@@ -23,11 +23,13 @@ public sealed partial class DeployFilesTests : IDisposable
         Assert.Contains("ProtectSystem=strict", lines);
     }
 
-    [Fact]
-    public void Unit_does_not_restart_after_the_broker_refused_the_settings()
+    [Theory]
+    [InlineData(Became.Agent.Hosting.ExitCodes.BrokerRefused)]
+    [InlineData(Became.Agent.Hosting.ExitCodes.Usage)]
+    public void Unit_does_not_restart_after_a_refusal_or_a_usage_error(int exitCode)
     {
-        var lines = File.ReadAllLines(Path.Combine(Jetson, "became.service")).Select(l => l.Trim()).ToList();
-        Assert.Contains($"RestartPreventExitStatus={Became.Agent.Hosting.BrokerRefusal.ExitCode}", lines);
+        string line = File.ReadAllLines(Path.Combine(Jetson, "became.service")).Select(l => l.Trim()).Single(l => l.StartsWith("RestartPreventExitStatus=", StringComparison.Ordinal));
+        Assert.Contains(exitCode.ToString(System.Globalization.CultureInfo.InvariantCulture), line["RestartPreventExitStatus=".Length..].Split(' '));
     }
 
     [Fact]

@@ -156,31 +156,48 @@ public static class AgentHost
             return ExitCodes.Usage;
         }
 
-        var worker = host.Services.GetRequiredService<TrainingWorker>();
-        try
+        if (TakenHttpAddress(host.Services.GetRequiredService<IOptions<AgentOptions>>().Value.HttpUrls) is string taken)
         {
-            await host.RunAsync().ConfigureAwait(false);
-        }
-        catch (MqttConnectionRefusedException e)
-        {
-            // Logged by MessagingService; a distinct exit code lets systemd stop instead of restarting into the same refusal.
-            await error.WriteLineAsync($"became run: {e.Message} Check {BrokerRefusal.Settings(e.Reason)}.").ConfigureAwait(false);
-            return BrokerRefusal.ExitCode;
-        }
-        catch (PortInUseException e)
-        {
-            await error.WriteLineAsync($"became run: {e.Message}").ConfigureAwait(false);
-            return ExitCodes.Usage;
-        }
-        catch (IOException e) when (IsHttpBindFailure(e))
-        {
-            // Kestrel's "Failed to bind to address http://127.0.0.1:8080: address already in use." (or permission denied).
-            await error.WriteLineAsync($"became run: {e.Message.TrimEnd('.')}; choose another address with --http-urls (HttpUrls)").ConfigureAwait(false);
+            // Checked before anything starts, so nothing does; the bind itself below still catches a port taken meanwhile.
+            await error.WriteLineAsync($"became run: Failed to bind to address {taken}: address already in use; choose another address with --http-urls (HttpUrls)").ConfigureAwait(false);
             return ExitCodes.Usage;
         }
 
+        var worker = host.Services.GetRequiredService<TrainingWorker>();
+        try
+        {
+            await host.StartAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Stop what did start (broker, connection, worker) the clean way, instead of leaving it to disposal.
+            await StopAfterFailedStartAsync(host, logger).ConfigureAwait(false);
+            await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
+            switch (e)
+            {
+                case MqttConnectionRefusedException refused:
+                    // Logged by MessagingService; a distinct exit code lets systemd stop instead of restarting into the same refusal.
+                    await error.WriteLineAsync($"became run: {refused.Message} Check {BrokerRefusal.Settings(refused.Reason)}.").ConfigureAwait(false);
+                    return BrokerRefusal.ExitCode;
+                case PortInUseException port:
+                    await error.WriteLineAsync($"became run: {port.Message}").ConfigureAwait(false);
+                    return ExitCodes.Usage;
+                case IOException io when IsHttpBindFailure(io):
+                    // Kestrel's "Failed to bind to address http://127.0.0.1:8080: address already in use." (or permission denied).
+                    await error.WriteLineAsync($"became run: {io.Message.TrimEnd('.')}; choose another address with --http-urls (HttpUrls)").ConfigureAwait(false);
+                    return ExitCodes.Usage;
+                default:
+                    throw;
+            }
+        }
+
+        await host.WaitForShutdownAsync().ConfigureAwait(false);
+
+        // As host.RunAsync does: some services (the broker endpoint, HTTP) only dispose asynchronously.
+        await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
+
         // A worker that threw stops the host as if asked to (the host has logged why); exit non-zero so that
-        // Restart=on-failure starts the agent again. RunAsync has disposed the host's services by now.
+        // Restart=on-failure starts the agent again. WaitForShutdownAsync has stopped the host's services by now.
         if (worker.ExecuteTask is { IsFaulted: true })
         {
             await error.WriteLineAsync("became run: the training worker failed (see the log above); exiting with status 1").ConfigureAwait(false);
@@ -192,6 +209,58 @@ public static class AgentHost
 
     /// <summary>The first flag that neither is a known switch nor names a setting (a typo would otherwise be ignored).</summary>
     internal static string? UnknownFlag(IReadOnlyList<string> args) => SettingKeys.FindUnknown(args, Switches, AppContext.BaseDirectory)?.Key;
+
+    private static async Task StopAfterFailedStartAsync(IHost host, ILogger logger)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(host.Services.GetRequiredService<IOptions<AgentOptions>>().Value.ShutdownSeconds));
+            await host.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogWarning("Stopping after the failed start: {Message}", e.Message);
+        }
+    }
+
+    /// <summary>The first of the HTTP addresses whose port another socket listens on (numeric and localhost hosts only).</summary>
+    internal static string? TakenHttpAddress(string? httpUrls)
+    {
+        foreach (string url in (httpUrls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            string checkable = url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal);
+            if (!Uri.TryCreate(checkable, UriKind.Absolute, out var uri) || uri.Port <= 0)
+            {
+                continue;
+            }
+
+            var address = uri.IsLoopback && !System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out _)
+                ? System.Net.IPAddress.Loopback
+                : System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out var parsed) ? parsed : null;
+            if (address is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                // Bound as Kestrel binds (SO_REUSEADDR, no SO_REUSEPORT) and closed at once.
+                using var probe = new System.Net.Sockets.Socket(address.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                probe.Bind(new System.Net.IPEndPoint(address, uri.Port));
+                probe.Listen(1);
+            }
+            catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+            {
+                return url;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // Another problem (no such address, permission): Kestrel's own bind reports it.
+            }
+        }
+
+        return null;
+    }
 
     private static bool IsHttpBindFailure(IOException e) =>
         e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException or System.Net.Sockets.SocketException

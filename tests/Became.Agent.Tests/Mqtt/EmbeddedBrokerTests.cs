@@ -45,24 +45,46 @@ public sealed class EmbeddedBrokerTests
     [Fact]
     public async Task The_broker_binds_its_port_again_at_once_after_serving_clients()
     {
-        // The previous run's connections linger in TIME_WAIT; SO_REUSEADDR (without SO_REUSEPORT) lets the port be bound again.
+        // The previous run's connections still hold the broker's port (closing, or in TIME_WAIT after the broker closed
+        // them); binding it again needs SO_REUSEADDR, which .NET sets on Linux by itself (without SO_REUSEPORT).
         int port;
-        await using (var first = new EmbeddedBroker(0, NullLogger<EmbeddedBroker>.Instance))
+        var connected = new List<MqttProbe>();
+        try
         {
-            await first.StartAsync(CancellationToken.None);
-            port = first.Port;
-            for (int i = 0; i < 3; i++)
+            await using (var first = new EmbeddedBroker(0, NullLogger<EmbeddedBroker>.Instance))
             {
-                await using var probe = await MqttProbe.ConnectAsync(port);
-                await probe.RoundTripAsync();
+                await first.StartAsync(CancellationToken.None);
+                port = first.Port;
+                for (int i = 0; i < 3; i++)
+                {
+                    var probe = await MqttProbe.ConnectAsync(port);
+                    connected.Add(probe);
+                    await probe.RoundTripAsync();
+                }
+            }
+
+            Assert.True(LingeringPorts().Contains(port), string.Join("\n", File.ReadLines("/proc/net/tcp")));
+            await using var again = new EmbeddedBroker(port, NullLogger<EmbeddedBroker>.Instance);
+            await again.StartAsync(CancellationToken.None);
+            await using var client = await MqttProbe.ConnectAsync(port);
+            await client.RoundTripAsync();
+        }
+        finally
+        {
+            foreach (var probe in connected)
+            {
+                await probe.DisposeAsync();
             }
         }
-
-        await using var again = new EmbeddedBroker(port, NullLogger<EmbeddedBroker>.Instance);
-        await again.StartAsync(CancellationToken.None);
-        await using var client = await MqttProbe.ConnectAsync(port);
-        await client.RoundTripAsync();
     }
+
+    // Local ports of IPv4 TCP connections that are not listeners (established, closing, TIME_WAIT...) in /proc/net/tcp.
+    private static HashSet<int> LingeringPorts() =>
+        File.ReadLines("/proc/net/tcp").Skip(1)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f[3] != "0A")
+            .Select(f => Convert.ToInt32(f[1].Split(':')[1], 16))
+            .ToHashSet();
 
     [Theory]
     [InlineData(MqttProtocolVersion.V311)]
@@ -137,7 +159,14 @@ internal sealed class MqttProbe : IAsyncDisposable
     {
         if (_client.IsConnected)
         {
-            await _client.DisconnectAsync();
+            try
+            {
+                await _client.DisconnectAsync();
+            }
+            catch (MQTTnet.Exceptions.MqttCommunicationException)
+            {
+                // The broker is gone already.
+            }
         }
 
         _client.Dispose();

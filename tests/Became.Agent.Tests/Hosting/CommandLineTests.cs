@@ -67,6 +67,13 @@ public sealed class CommandLineTests : IDisposable
     }
 
     [Fact]
+    public async Task Settings_are_taken_as_Section_Key_value_with_a_space_too()
+    {
+        // Reaches the settings (and their validation) like --Training:Epochs=0 would.
+        AssertUsageError(await RunAsync("run", "--data-dir", _data, "--embedded-port", "0", "--Training:Epochs", "0"), "Training:Epochs must be at least 1");
+    }
+
+    [Fact]
     public async Task A_stray_argument_of_run_is_an_error()
     {
         AssertUsageError(await RunAsync("run", "--data-dir", _data, "model.safetensors"), "unexpected argument 'model.safetensors'");

@@ -10,7 +10,7 @@ namespace Became.Agent.Bench;
 /// <summary><c>became bench</c>'s options (System.CommandLine) and their translation into <see cref="BenchOptions"/>.</summary>
 internal sealed class BenchCommandLine
 {
-    private readonly Option<string> _stream = new Option<string>("--stream") { Description = "task stream (default split-fmnist)", DefaultValueFactory = _ => "split-fmnist" }.AcceptOnlyFromAmong([.. BenchOptions.Streams]);
+    private readonly Option<string> _stream = new Option<string>("--stream") { Description = "task stream (default split-fmnist)", DefaultValueFactory = _ => "split-fmnist" }.AcceptOnlyFromAmong("split-fmnist", "permuted-fmnist");
     private readonly Option<string> _methods = new("--methods") { Description = "comma list of finetune,gpm,became,fixed (default all four)", HelpName = "LIST" };
     private readonly Option<string> _seeds = new("--seeds") { Description = "comma list of seeds (default 0,1,2)", HelpName = "LIST" };
     private readonly Option<int> _epochs = new Option<int>("--epochs") { Description = "epochs per stage (default 5)", HelpName = "N" }.AtLeast(1);
@@ -46,20 +46,23 @@ internal sealed class BenchCommandLine
                 r.AddError($"--threshold-increment: '{r.Tokens[0].Value}' must be a number >= 0");
             }
         });
-        _device.Validators.Add(r =>
-        {
-            string? value = r.GetValueOrDefault<string>();
-            if (value is not null && !Core.Native.DeviceRequest.TryParse(value, out _))
-            {
-                r.AddError($"--device: '{value}' is not one of auto, cpu, cuda, cuda:N");
-            }
-        });
+        _device.Validators.Add(r => CheckDevice(r));
         Command = new Command("bench", "offline benchmark of the methods on split-fmnist or permuted-fmnist: accuracy table, JSON report and plot")
         {
             _stream, _methods, _seeds, _epochs, _batchSize, _lr, _fisher, _fisherLabels, _fisherBatch, _projectionSite, _model, _projection,
             _sgpScale, _hidden, _thresholds, _thresholdIncrement, _memorySamples, _layerSamples, _trainPerTask, _tasks, _threads, _device,
             _data, _json, _plot, _reference,
         };
+    }
+
+    // Its own method: building the command touches nothing of Became.Core, whose first use loads libtorch.
+    private static void CheckDevice(System.CommandLine.Parsing.OptionResult result)
+    {
+        string? value = result.GetValueOrDefault<string>();
+        if (value is not null && !Core.Native.DeviceRequest.TryParse(value, out _))
+        {
+            result.AddError($"--device: '{value}' is not one of auto, cpu, cuda, cuda:N");
+        }
     }
 
     /// <summary>The <c>bench</c> command with these options (its action is set by <see cref="BenchCommand"/>).</summary>

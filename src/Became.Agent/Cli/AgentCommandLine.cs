@@ -30,17 +30,13 @@ internal static class AgentCommandLine
         var demo = new Option<string>("--demo") { Description = "feed the agent a benchmark stream over MQTT (Demo:Stream)", HelpName = "STREAM" }.AcceptOnlyFromAmong("split-fmnist");
         var demoSamples = new Option<int>("--demo-samples") { Description = "training images per demo task (Demo:SamplesPerTask)", HelpName = "N" }.AtLeast(1);
         var epochs = new Option<int>("--epochs") { Description = "epochs per training stage (Training:Epochs)", HelpName = "N" }.AtLeast(1);
-        var method = new Option<string>("--method") { Description = "continual-learning method (Training:Method)", HelpName = "METHOD" }
-            .AcceptOnlyFromAmong([.. ContinualMethod.All.Select(m => m.Name)]);
+        var method = new Option<string>("--method") { Description = "continual-learning method: became, gpm, fixed or finetune (Training:Method)", HelpName = "METHOD" };
+
+        // Validators run only when the option is given: building the command line touches nothing of Became.Core
+        // (whose first use loads libtorch), so --help and --version stay fast and work without it.
+        method.Validators.Add(r => CheckMethod(r));
         var device = new Option<string>("--device") { Description = "where tensors live: auto, cpu, cuda or cuda:N (Device)", HelpName = "DEVICE" };
-        device.Validators.Add(r =>
-        {
-            string? value = r.GetValueOrDefault<string>();
-            if (value is not null && !DeviceRequest.TryParse(value, out _))
-            {
-                r.AddError($"--device: '{value}' is not one of auto, cpu, cuda, cuda:N");
-            }
-        });
+        device.Validators.Add(r => CheckDevice(r));
 
         var command = new Command("run", "the agent: MQTT task intake, training, the deployed model served over MQTT and HTTP, state in LiteDB. Any setting may be given as --Section:Key=value (see the README).")
         {
@@ -74,5 +70,24 @@ internal static class AgentCommandLine
             return await AgentHost.RunAsync([.. settings], parsed.InvocationConfiguration.Error).ConfigureAwait(false);
         });
         return command;
+    }
+
+    private static void CheckMethod(System.CommandLine.Parsing.OptionResult result)
+    {
+        string? value = result.GetValueOrDefault<string>();
+        var names = ContinualMethod.All.Select(m => m.Name).ToList();
+        if (value is not null && !names.Contains(value))
+        {
+            result.AddError($"--method: '{value}' is not one of {string.Join(", ", names)}{Suggestions.Hint(value, names)}");
+        }
+    }
+
+    private static void CheckDevice(System.CommandLine.Parsing.OptionResult result)
+    {
+        string? value = result.GetValueOrDefault<string>();
+        if (value is not null && !DeviceRequest.TryParse(value, out _))
+        {
+            result.AddError($"--device: '{value}' is not one of auto, cpu, cuda, cuda:N");
+        }
     }
 }

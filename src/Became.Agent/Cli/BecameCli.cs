@@ -5,7 +5,6 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using Became.Agent.Bench;
 using Became.Agent.Hosting;
-using Became.Core.Native;
 
 namespace Became.Agent.Cli;
 
@@ -85,13 +84,15 @@ public static partial class BecameCli
             ? $"{name}: unexpected error: {e}"
             : $"{name}: unexpected error: {e.GetType().Name}: {OneLine(e.Message)} (set {VerboseVariable}=1 for the details)";
 
-    /// <summary>The version line of <c>became --version</c>: the build's version and libtorch backend, without loading libtorch.</summary>
+    /// <summary>The version line of <c>became --version</c>: the build's version and libtorch backend, read from this
+    /// assembly's stamp rather than Became.Core's (whose first use loads libtorch).</summary>
     public static string VersionLine()
     {
         var assembly = typeof(BecameCli).Assembly;
         string version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
             ?? assembly.GetName().Version?.ToString() ?? "unknown";
-        return $"became {version} (libtorch backend: {TorchBackendInfo.BuildBackend})";
+        string backend = assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "TorchBackend")?.Value ?? "unknown";
+        return $"became {version} (libtorch backend: {backend})";
     }
 
     internal static RootCommand CreateRoot()

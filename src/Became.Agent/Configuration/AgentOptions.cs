@@ -195,6 +195,11 @@ public sealed class LimitOptions
 
     /// <summary>Largest infer or pull request accepted (MQTT payload or HTTP body); checked before it is parsed.</summary>
     public long MaxRequestBytes { get; set; } = 32L * 1024 * 1024;
+
+    /// <summary>Most numbers an infer reply may carry (inputs × the head's classes), checked before the forward pass.
+    /// 100,000 takes the largest batch (10,000 inputs) at 10 classes; its JSON reply is about 1.4 MB, small enough for
+    /// a broker to carry promptly (mosquitto takes up to 256 MiB) and for the agent to build in memory.</summary>
+    public long MaxInferOutputs { get; set; } = 100_000;
 }
 
 /// <summary>How a job that failed for a transient reason (an I/O error such as a full disk) is retried.</summary>

@@ -59,6 +59,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Jobs.RetryInitialSeconds > 0 && double.IsFinite(options.Jobs.RetryInitialSeconds), "Jobs:RetryInitialSeconds must be a positive number.");
         Check(options.Jobs.RetryMaxSeconds >= options.Jobs.RetryInitialSeconds && double.IsFinite(options.Jobs.RetryMaxSeconds), "Jobs:RetryMaxSeconds must be a number at least Jobs:RetryInitialSeconds.");
         Check(options.Limits.MaxRequestBytes >= 1024, "Limits:MaxRequestBytes must be at least 1024.");
+        Check(options.Limits.MaxInferOutputs >= 2, "Limits:MaxInferOutputs must be at least 2 (one input of a two-class head).");
         Check(options.Gate.MaxForgettingPoints is >= 0 and <= 100, "Gate:MaxForgettingPoints must lie in [0, 100].");
         Check(options.Gate.MinNewTaskAccuracy is >= 0 and <= 100, "Gate:MinNewTaskAccuracy must lie in [0, 100].");
         foreach (string url in (options.HttpUrls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

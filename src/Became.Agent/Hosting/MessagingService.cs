@@ -107,6 +107,7 @@ public sealed class MessagingService(
         _events = (AgentEvents)services.GetService(typeof(AgentEvents))!;
         _connection.MessageHandler = RouteAsync;
         _connection.Connected = OnConnectedAsync;
+        _connection.MessageDropped = _events.ReportDroppedAsync;
         try
         {
             await _connection.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -22,6 +22,7 @@ public static class EventTypes
     public const string ModelCorrupt = "model.corrupt";
     public const string JobInterrupted = "job.interrupted";
     public const string TaskDeferred = "task.deferred";
+    public const string MessageDropped = "message.dropped";
 }
 
 /// <summary>The agent's status, retained on became/{deviceId}/status.</summary>
@@ -65,7 +66,7 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
         {
             logger.LogDebug("Event {Type} {TaskId}: {Event}", type, taskId, json);
         }
-        else if (type is EventTypes.TaskRejected or EventTypes.JobFailed or EventTypes.ModelCorrupt or EventTypes.JobInterrupted or EventTypes.TaskDeferred)
+        else if (type is EventTypes.TaskRejected or EventTypes.JobFailed or EventTypes.ModelCorrupt or EventTypes.JobInterrupted or EventTypes.TaskDeferred or EventTypes.MessageDropped)
         {
             logger.LogWarning("Event {Type} {TaskId}: {Event}", type, taskId, json);
         }
@@ -75,6 +76,23 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
         }
 
         await connection.PublishAsync(_eventsTopic, System.Text.Encoding.UTF8.GetBytes(json), retain: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reports a publication the connection gave up (a reply or event the broker cannot take) as a
+    /// <c>message.dropped</c> event; meant for <see cref="MqttConnection.MessageDropped"/>, which never reports the
+    /// loss of this event in turn.
+    /// </summary>
+    public Task ReportDroppedAsync(MqttDroppedMessage dropped, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dropped);
+        return PublishAsync(EventTypes.MessageDropped, null, new Dictionary<string, object?>
+        {
+            ["topic"] = dropped.Topic,
+            ["bytes"] = dropped.Bytes,
+            ["reason"] = dropped.Reason,
+            ["message"] = dropped.Detail,
+        }, cancellationToken);
     }
 
     /// <summary>Publishes the retained status.</summary>

@@ -32,6 +32,13 @@ namespace Became.Agent.Mqtt;
 /// only the newest per topic is kept. The outbox lives in memory: it does not survive the process. Delivery is at
 /// least once, so a message whose acknowledgement was lost with the connection may be published twice.
 /// </para>
+/// <para>
+/// A message the broker cannot take is never retried for ever, since everything published after it waits behind
+/// it: one larger than the broker's Maximum Packet Size (MQTT 5 CONNACK) is not sent at all, one whose publication
+/// failed on a live connection <see cref="MqttOutbox.MaxPublishAttempts"/> times (a broker that drops the link each
+/// time) is given up, and one the broker refused is not sent again. Each is logged and told to
+/// <see cref="MessageDropped"/>.
+/// </para>
 /// </remarks>
 public sealed class MqttConnection : IAsyncDisposable
 {
@@ -57,6 +64,12 @@ public sealed class MqttConnection : IAsyncDisposable
 
     // Guarded by _sync: true once the current connection has drained the outbox, so publications may go out directly.
     private bool _online;
+
+    // Guarded by _sync: the Maximum Packet Size of the latest CONNACK (null: the broker set none).
+    private uint? _brokerMaximumPacketSize;
+
+    // True while MessageDropped runs: what it publishes is not reported again if it is dropped too (no recursion).
+    private readonly AsyncLocal<bool> _reportingDrop = new();
 
     // Touched by the supervisor only (StartAsync runs before it exists).
     private bool _wasConnected;
@@ -99,6 +112,25 @@ public sealed class MqttConnection : IAsyncDisposable
 
     /// <summary>Called when an established connection is lost (not on <see cref="DisposeAsync"/>); same rules as <see cref="Connected"/>.</summary>
     public Func<CancellationToken, Task>? Disconnected { get; set; }
+
+    /// <summary>
+    /// Called when a publication is given up (see the remarks on <see cref="MqttConnection"/>), after it was logged, e.g.
+    /// to publish an event about it. What this callback publishes is never reported here again, so a report that
+    /// cannot be delivered either cannot recurse. Failures are logged.
+    /// </summary>
+    public Func<MqttDroppedMessage, CancellationToken, Task>? MessageDropped { get; set; }
+
+    /// <summary>The broker's Maximum Packet Size from the latest CONNACK; null when it set none (or before connecting).</summary>
+    public uint? BrokerMaximumPacketSize
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _brokerMaximumPacketSize;
+            }
+        }
+    }
 
     public bool IsConnected
     {
@@ -154,17 +186,18 @@ public sealed class MqttConnection : IAsyncDisposable
 
     /// <summary>
     /// Publishes at QoS 1 now when connected, otherwise queues the message in the outbox for the next connection
-    /// (see the remarks on <see cref="MqttConnection"/>). Returns once the broker acknowledged it or it is queued.
+    /// (see the remarks on <see cref="MqttConnection"/>). Returns once the broker acknowledged it, it is queued, or it
+    /// was given up as one the broker cannot take (logged and told to <see cref="MessageDropped"/>, not thrown).
     /// The payload is copied. If <paramref name="cancellationToken"/> fires mid-publication the message may or may
     /// not have been delivered and is not queued.
     /// </summary>
     public Task PublishAsync(string topic, ReadOnlyMemory<byte> payload, bool retain, CancellationToken cancellationToken) =>
-        PublishMessageAsync(new OutboxMessage(topic, payload.ToArray(), retain), cancellationToken);
+        PublishMessageAsync(new OutboxMessage(topic, payload.ToArray(), retain) { Reportable = !_reportingDrop.Value }, cancellationToken);
 
     /// <summary>Publishes an MQTT 5 reply: the payload on <paramref name="responseTopic"/> with the request's correlation
     /// data and the given user properties (same delivery rules as <see cref="PublishAsync(string, ReadOnlyMemory{byte}, bool, CancellationToken)"/>).</summary>
     public Task ReplyAsync(string responseTopic, ReadOnlyMemory<byte> correlationData, ReadOnlyMemory<byte> payload, IReadOnlyList<KeyValuePair<string, string>> userProperties, CancellationToken cancellationToken) =>
-        PublishMessageAsync(new OutboxMessage(responseTopic, payload.ToArray(), Retain: false) { CorrelationData = correlationData.ToArray(), UserProperties = userProperties }, cancellationToken);
+        PublishMessageAsync(new OutboxMessage(responseTopic, payload.ToArray(), Retain: false) { CorrelationData = correlationData.ToArray(), UserProperties = userProperties, Reportable = !_reportingDrop.Value }, cancellationToken);
 
     private async Task PublishMessageAsync(OutboxMessage message, CancellationToken cancellationToken)
     {
@@ -173,19 +206,44 @@ public sealed class MqttConnection : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
 
         IMqttClient? client;
+        string? tooLarge;
         lock (_sync)
         {
             client = _online ? _client : null;
+
+            // The last broker's limit also holds while disconnected: queueing would only postpone the drop.
+            tooLarge = TooLarge(message);
         }
 
-        if (client is not null && await TryPublishAsync(client, message, cancellationToken).ConfigureAwait(false))
+        if (tooLarge is not null)
         {
+            await ReportDroppedAsync(message, MqttDropReasons.TooLarge, tooLarge, cancellationToken).ConfigureAwait(false);
             return;
+        }
+
+        if (client is not null)
+        {
+            var outcome = await TryPublishAsync(client, message, cancellationToken).ConfigureAwait(false);
+            if (outcome is PublishOutcome.Refused)
+            {
+                await ReportDroppedAsync(message, MqttDropReasons.Refused, "the broker refused it", cancellationToken).ConfigureAwait(false);
+            }
+
+            if (outcome is not PublishOutcome.Failed)
+            {
+                return;
+            }
         }
 
         OutboxMessage? dropped;
         lock (_sync)
         {
+            if (client is not null)
+            {
+                // This publication on a live connection counts as the first attempt.
+                message.FailedAttempts = 1;
+            }
+
             dropped = _outbox.Add(message);
 
             // A failed publication on the current client means that link is suspect: the supervisor
@@ -462,6 +520,7 @@ public sealed class MqttConnection : IAsyncDisposable
             _client = client;
             _online = false;
             pending = _outbox.Count;
+            _brokerMaximumPacketSize = result.MaximumPacketSize is > 0 ? result.MaximumPacketSize : null;
         }
 
         _wasConnected = true;
@@ -584,6 +643,7 @@ public sealed class MqttConnection : IAsyncDisposable
         while (true)
         {
             LinkedListNode<OutboxMessage>? node;
+            string? tooLarge;
             lock (_sync)
             {
                 if (!ReferenceEquals(_client, client))
@@ -598,16 +658,47 @@ public sealed class MqttConnection : IAsyncDisposable
                     _online = true;
                     break;
                 }
+
+                // This broker's limit may be lower than the one the message was queued under.
+                tooLarge = TooLarge(node.Value);
+                if (tooLarge is not null)
+                {
+                    _outbox.Remove(node);
+                }
             }
 
-            if (!await TryPublishAsync(client, node.Value, cancellationToken).ConfigureAwait(false))
+            if (tooLarge is not null)
             {
+                await ReportDroppedAsync(node.Value, MqttDropReasons.TooLarge, tooLarge, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            var outcome = await TryPublishAsync(client, node.Value, cancellationToken).ConfigureAwait(false);
+            if (outcome is PublishOutcome.Failed)
+            {
+                bool givenUp;
+                lock (_sync)
+                {
+                    givenUp = _outbox.RecordFailure(node);
+                }
+
+                if (givenUp)
+                {
+                    await ReportDroppedAsync(node.Value, MqttDropReasons.Undeliverable,
+                        $"its publication failed {MqttOutbox.MaxPublishAttempts} times on a live connection", cancellationToken).ConfigureAwait(false);
+                }
+
                 return false;
             }
 
             lock (_sync)
             {
                 _outbox.Remove(node);
+            }
+
+            if (outcome is PublishOutcome.Refused)
+            {
+                await ReportDroppedAsync(node.Value, MqttDropReasons.Refused, "the broker refused it", cancellationToken).ConfigureAwait(false);
             }
 
             flushed++;
@@ -621,8 +712,9 @@ public sealed class MqttConnection : IAsyncDisposable
         return true;
     }
 
-    /// <summary>Publishes at QoS 1; false on a connection problem (the caller queues), true once the broker answered.</summary>
-    private async Task<bool> TryPublishAsync(IMqttClient client, OutboxMessage message, CancellationToken cancellationToken)
+    /// <summary>Publishes at QoS 1: Failed on a connection problem (the caller queues or counts the attempt),
+    /// Published or Refused once the broker answered.</summary>
+    private async Task<PublishOutcome> TryPublishAsync(IMqttClient client, OutboxMessage message, CancellationToken cancellationToken)
     {
         var applicationMessage = new MqttApplicationMessageBuilder()
             .WithTopic(message.Topic)
@@ -655,16 +747,56 @@ public sealed class MqttConnection : IAsyncDisposable
         catch (Exception exception)
         {
             MqttLog.PublishDeferred(_logger, message.Topic, Describe(exception));
-            return false;
+            return PublishOutcome.Failed;
         }
 
         // A refusal (not authorized, quota, ...) would be refused again: report it rather than retry.
         if (!result.IsSuccess)
         {
             MqttLog.PublishRejected(_logger, message.Topic, result.ReasonCode.ToString(), result.ReasonString);
+            return PublishOutcome.Refused;
         }
 
-        return true;
+        return PublishOutcome.Published;
+    }
+
+    /// <summary>Why <paramref name="message"/> can never be sent to the current broker, or null; call under _sync.</summary>
+    private string? TooLarge(OutboxMessage message)
+    {
+        if (message.RemainingLength > OutboxMessage.ProtocolMaximumRemainingLength)
+        {
+            return $"it is {message.PacketSize} bytes, more than an MQTT packet can carry";
+        }
+
+        return message.PacketSize > _brokerMaximumPacketSize
+            ? $"it is {message.PacketSize} bytes; the broker's Maximum Packet Size is {_brokerMaximumPacketSize}"
+            : null;
+    }
+
+    /// <summary>Logs a publication given up and tells <see cref="MessageDropped"/> (unless that callback published it).</summary>
+    private async Task ReportDroppedAsync(OutboxMessage message, string reason, string detail, CancellationToken cancellationToken)
+    {
+        MqttLog.MessageDropped(_logger, message.Topic, message.PacketSize, reason, detail);
+        var callback = MessageDropped;
+        if (callback is null || !message.Reportable)
+        {
+            return;
+        }
+
+        // Local to this call's async flow: publications made by the callback are marked unreportable.
+        _reportingDrop.Value = true;
+        try
+        {
+            await callback(new MqttDroppedMessage(message.Topic, message.PacketSize, reason, detail), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception exception)
+        {
+            MqttLog.CallbackFailed(_logger, exception, nameof(MessageDropped));
+        }
     }
 
     private async Task OnMessageReceivedAsync(MqttApplicationMessageReceivedEventArgs e)
@@ -701,7 +833,15 @@ public sealed class MqttConnection : IAsyncDisposable
         }
         catch (Exception exception)
         {
-            MqttLog.HandlerFailed(_logger, exception, received.Topic);
+            // Whether the broker redelivers it depends on whether the handler acknowledged it before failing.
+            if (acknowledgement.Sent)
+            {
+                MqttLog.HandlerFailedAfterAcknowledging(_logger, exception, received.Topic);
+            }
+            else
+            {
+                MqttLog.HandlerFailed(_logger, exception, received.Topic);
+            }
         }
     }
 
@@ -790,6 +930,13 @@ public sealed class MqttConnection : IAsyncDisposable
         return null;
     }
 
+    private enum PublishOutcome
+    {
+        Published,
+        Failed,
+        Refused,
+    }
+
     private static string Describe(Exception exception) =>
         exception.InnerException is { } inner ? $"{exception.Message} ({inner.Message})" : exception.Message;
 
@@ -797,6 +944,9 @@ public sealed class MqttConnection : IAsyncDisposable
     private sealed class PendingAcknowledgement(MqttApplicationMessageReceivedEventArgs e, ILogger logger)
     {
         private int _done;
+
+        /// <summary>True once the handler asked for the PUBACK (whether or not it reached the broker).</summary>
+        public bool Sent => Volatile.Read(ref _done) != 0;
 
         public async Task AcknowledgeAsync(CancellationToken cancellationToken)
         {

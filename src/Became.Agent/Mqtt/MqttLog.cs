@@ -51,6 +51,9 @@ internal static partial class MqttLog
     [LoggerMessage(4020, LogLevel.Error, "MQTT message handler failed on {Topic}; not acknowledged, the broker redelivers it next session")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, string topic);
 
+    [LoggerMessage(4022, LogLevel.Error, "MQTT message handler failed on {Topic} after acknowledging it; the broker does not redeliver it")]
+    public static partial void HandlerFailedAfterAcknowledging(ILogger logger, Exception exception, string topic);
+
     [LoggerMessage(4021, LogLevel.Warning, "MQTT message on {Topic} arrived without a handler; acknowledged and dropped")]
     public static partial void NoHandler(ILogger logger, string topic);
 
@@ -68,6 +71,9 @@ internal static partial class MqttLog
 
     [LoggerMessage(4033, LogLevel.Information, "MQTT outbox flushed: {Count} messages published after reconnecting")]
     public static partial void OutboxFlushed(ILogger logger, int count);
+
+    [LoggerMessage(4035, LogLevel.Warning, "MQTT publication on {Topic} ({Bytes} bytes) dropped, {Reason}: {Detail}")]
+    public static partial void MessageDropped(ILogger logger, string topic, long bytes, string reason, string detail);
 
     [LoggerMessage(4034, LogLevel.Warning, "MQTT connection stopped with {Count} unpublished messages in the outbox")]
     public static partial void OutboxLost(ILogger logger, int count);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Became.Agent.Configuration;
 using Became.Agent.Jobs;
 using Became.Agent.Storage;
@@ -47,6 +48,7 @@ public sealed class HttpApi(
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
         var app = builder.Build();
+        var logger = loggers.CreateLogger<HttpApi>();
         app.Use(async (context, next) =>
         {
             if (_options.HttpToken is { } token && context.Request.Path != "/healthz"
@@ -57,12 +59,29 @@ public sealed class HttpApi(
                 return;
             }
 
-            await next(context).ConfigureAwait(false);
+            try
+            {
+                await next(context).ConfigureAwait(false);
+            }
+            catch (BadHttpRequestException e) when (!context.Response.HasStarted)
+            {
+                // Kestrel's own refusals (a body over Limits:MaxRequestBytes: 413) keep their status, with a JSON body.
+                context.Response.Clear();
+                context.Response.StatusCode = e.StatusCode;
+                await context.Response.WriteAsJsonAsync(new { error = e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "too_large" : "bad_request", message = e.Message }).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+            {
+                // Never an empty 500: the client gets the same JSON error shape as every other refusal.
+                logger.LogError(e, "HTTP {Method} {Path} failed", context.Request.Method, context.Request.Path);
+                context.Response.Clear();
+                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                await context.Response.WriteAsJsonAsync(new { error = "internal_error", message = "The device failed to answer this request; its log has the details." }).ConfigureAwait(false);
+            }
         });
         Map(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         _app = app;
-        var logger = loggers.CreateLogger<HttpApi>();
         logger.LogInformation("HTTP on {Urls}{Token}", string.Join(", ", app.Urls), _options.HttpToken is null ? string.Empty : " (bearer token required)");
         if (_options.HttpToken is null && urls.FirstOrDefault(u => !HttpToken.IsLoopback(u)) is { } exposed)
         {
@@ -132,11 +151,20 @@ public sealed class HttpApi(
             try
             {
                 var (taskId, inputs, count) = inference.Parse(buffer.ToArray());
-                return Results.Json(inference.Predict(taskId, inputs, count));
+
+                // Serialised here, not while streaming the response, so a failure can still become a JSON error.
+                byte[] body = JsonSerializer.SerializeToUtf8Bytes(inference.Predict(taskId, inputs, count), Messaging.AgentEvents.Json);
+                return Results.Bytes(body, "application/json; charset=utf-8");
             }
             catch (RequestRejectedException e)
             {
-                return Results.Json(new { error = e.Code, message = e.Message }, statusCode: e.Code is "unknown_task" or "no_model" ? 404 : 400);
+                int status = e.Code switch
+                {
+                    "unknown_task" or "no_model" => StatusCodes.Status404NotFound,
+                    "too_large" => StatusCodes.Status413PayloadTooLarge,
+                    _ => StatusCodes.Status400BadRequest,
+                };
+                return Results.Json(new { error = e.Code, message = e.Message }, statusCode: status);
             }
         });
         app.MapGet("/tasks", () => Results.Json(store.AllTasks().Select(t => new

@@ -24,6 +24,15 @@ public sealed class RequestRejectedException(string code, string message) : Exce
 public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptions> options)
 {
     public const int MaxInputs = 10_000;
+
+    /// <summary>
+    /// How far outside [0, 1] an input may lie. Inputs are pixels scaled to [0, 1]; a little beyond is harmless
+    /// (rounding, resampling overshoot), far beyond is a client's mistake (0-255 values sent as floats) and, at the
+    /// extreme, overflows the normalisation to infinity, so the model could only answer NaN.
+    /// </summary>
+    public const float InputTolerance = 0.5f;
+
+    private static readonly byte[] Utf8Bom = [0xEF, 0xBB, 0xBF];
     private readonly AgentOptions _options = options.Value;
 
     /// <summary>Parses a request: JSON <c>{"taskId": "...", "inputs": [[...]]}</c> with values in [0,1], or safetensors
@@ -36,7 +45,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
         }
 
         int features = _options.Model.Features;
-        if (payload.Length >= 8 && payload.Span[0] != (byte)'{')
+        if (LooksLikeSafeTensors(payload.Span))
         {
             SafeTensorsFile file;
             try
@@ -45,7 +54,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
             }
             catch (FormatException e)
             {
-                throw new RequestRejectedException("bad_request", $"Neither JSON nor safetensors: {e.Message}");
+                throw new RequestRejectedException("bad_request", $"Invalid safetensors request: {e.Message}");
             }
 
             string taskId = file.Metadata.GetValueOrDefault("taskId") ?? throw new RequestRejectedException("bad_request", "The safetensors request needs __metadata__.taskId.");
@@ -67,10 +76,21 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
             return (taskId, values, count);
         }
 
+        var json = SkipBomAndWhitespace(payload);
+        if (json.IsEmpty || json.Span[0] is not ((byte)'{' or (byte)'['))
+        {
+            throw new RequestRejectedException("bad_request", "Neither JSON nor safetensors: send {\"taskId\": \"...\", \"inputs\": [[...], ...]} or a safetensors file.");
+        }
+
         try
         {
-            using var document = JsonDocument.Parse(payload);
+            using var document = JsonDocument.Parse(json);
             var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new RequestRejectedException("bad_request", "The request must be a JSON object {\"taskId\": \"...\", \"inputs\": [[...], ...]}.");
+            }
+
             string taskId = root.TryGetProperty("taskId", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : throw new RequestRejectedException("bad_request", "The request needs \"taskId\".");
             if (!root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Array)
             {
@@ -102,6 +122,55 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
         }
     }
 
+    /// <summary>
+    /// A safetensors file starts with its header's length (8 bytes, little-endian) and the header, a JSON object. JSON
+    /// text cannot look like that: its first 8 bytes are printable, so read as a length they exceed any payload.
+    /// </summary>
+    private static bool LooksLikeSafeTensors(ReadOnlySpan<byte> payload) =>
+        payload.Length >= 10
+        && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload) is var length
+        && length >= 2 && length <= (ulong)(payload.Length - 8)
+        && payload[8] == (byte)'{';
+
+    /// <summary>JSON text as sent by many tools: an optional UTF-8 byte order mark, then optional whitespace.</summary>
+    private static ReadOnlyMemory<byte> SkipBomAndWhitespace(ReadOnlyMemory<byte> payload)
+    {
+        if (payload.Span.StartsWith(Utf8Bom))
+        {
+            payload = payload[Utf8Bom.Length..];
+        }
+
+        int start = 0;
+        var span = payload.Span;
+        while (start < span.Length && span[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+        {
+            start++;
+        }
+
+        return payload[start..];
+    }
+
+    /// <summary>Non-finite inputs, and inputs too far outside [0, 1] to be scaled pixels, are refused.</summary>
+    private void CheckValues(float[] inputs)
+    {
+        int features = _options.Model.Features;
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            float v = inputs[i];
+            if (!float.IsFinite(v))
+            {
+                throw new RequestRejectedException("non_finite", $"Inputs contain NaN or infinite values (input {i / features}, value {i % features}).");
+            }
+
+            if (v < -InputTolerance || v > 1 + InputTolerance)
+            {
+                throw new RequestRejectedException("out_of_range",
+                    $"Input {i / features} has {v.ToString(System.Globalization.CultureInfo.InvariantCulture)} at value {i % features}; inputs are pixels scaled to [0, 1] " +
+                    $"(values outside [{-InputTolerance}, {1 + InputTolerance}] are refused; divide 0-255 values by 255, or send uint8 safetensors).");
+            }
+        }
+    }
+
     private static void CheckCount(long count)
     {
         if (count < 1 || count > MaxInputs)
@@ -114,10 +183,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
     public InferenceResult Predict(string taskId, float[] inputs, int count)
     {
         CheckCount(count);
-        if (inputs.Any(v => !float.IsFinite(v)))
-        {
-            throw new RequestRejectedException("non_finite", "Inputs contain NaN or infinite values.");
-        }
+        CheckValues(inputs);
 
         using var lease = deployed.Acquire();
         var snapshot = lease.Snapshot;
@@ -138,6 +204,17 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
             throw new RequestRejectedException("unknown_task", $"The deployed model (version {snapshot.Version}) does not know task '{taskId}'; it knows: {string.Join(", ", snapshot.TaskIds)}.");
         }
 
+        // Before the forward pass: the reply must stay small enough to build, send and carry.
+        int classes = snapshot.Network.HeadClasses[head];
+        long outputs = (long)count * classes;
+        if (outputs > _options.Limits.MaxInferOutputs)
+        {
+            long most = _options.Limits.MaxInferOutputs / classes;
+            throw new RequestRejectedException("too_large",
+                $"{count} inputs x {classes} classes = {outputs} probabilities; Limits:MaxInferOutputs is {_options.Limits.MaxInferOutputs}" +
+                (most > 0 ? $": send at most {most} inputs per request for task '{taskId}'." : "."));
+        }
+
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var x = tensor(inputs, [count, _options.Model.Features], device: snapshot.Network.Device)
@@ -145,9 +222,14 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
 
         // Read back on the CPU: data<T>() needs host memory.
         var probabilities = F.softmax(snapshot.Network.Forward(x, head), 1).cpu();
-        var predictions = probabilities.argmax(1).data<long>().ToArray();
         var flat = probabilities.data<float>().ToArray();
-        int classes = (int)probabilities.shape[1];
+        if (!Array.TrueForAll(flat, float.IsFinite))
+        {
+            // No JSON can carry NaN; say so instead of failing to serialise the reply.
+            throw new RequestRejectedException("non_finite", $"The model (version {snapshot.Version}) gives non-finite probabilities for these inputs.");
+        }
+
+        var predictions = probabilities.argmax(1).data<long>().ToArray();
         var rows = Enumerable.Range(0, count).Select(i => flat.AsSpan(i * classes, classes).ToArray()).ToArray();
         return new InferenceResult(snapshot.Version, taskId, predictions, rows);
     }

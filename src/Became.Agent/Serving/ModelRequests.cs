@@ -12,7 +12,9 @@ namespace Became.Agent.Serving;
 /// <summary>
 /// MQTT 5 request/response on became/{deviceId}/models/pull, /infer and /cmd/rollback: the reply goes to the
 /// request's response topic with its correlation data; a request without a response topic can get no reply, so it
-/// is answered with a <c>request.rejected</c> event instead (a rollback without one is still carried out).
+/// is answered with a <c>request.rejected</c> event instead (a rollback without one is still carried out). A response
+/// topic that is a device's own input or output (tasks, commands, requests, events, status: a reply there would be
+/// taken for one of those) is refused the same way, and nothing is published there.
 /// </summary>
 public sealed class ModelRequests(
     AgentStore store,
@@ -23,6 +25,9 @@ public sealed class ModelRequests(
     IOptions<AgentOptions> options,
     ILogger<ModelRequests> logger)
 {
+    /// <summary>Levels below became/{any device}/ that no reply may be published to (models/pull: the pair of levels).</summary>
+    private static readonly HashSet<string> ReservedLevels = new(StringComparer.Ordinal) { "tasks", "cmd", "infer", "events", "status" };
+
     private readonly AgentOptions _options = options.Value;
 
     public IReadOnlyList<string> Topics => [_options.Topic("models/pull"), _options.Topic("infer"), _options.Topic("cmd/rollback")];
@@ -36,6 +41,13 @@ public sealed class ModelRequests(
         string kind = message.Topic[(_options.Topic(string.Empty).Length)..];
         try
         {
+            if (!NoResponseTopic(message) && ResponseTopicProblem(message.ResponseTopic!, _options.TopicRoot) is { } problem)
+            {
+                // Nothing is carried out or published: the requester asked for a reply where it would act as a command.
+                await RejectWithEventAsync(kind, "bad_response_topic", problem, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
             if (message.Payload.Length > _options.Limits.MaxRequestBytes)
             {
                 throw new RequestRejectedException("too_large", $"The request is {message.Payload.Length} bytes; Limits:MaxRequestBytes is {_options.Limits.MaxRequestBytes}.");
@@ -47,6 +59,13 @@ public sealed class ModelRequests(
                     await PullAsync(message, cancellationToken).ConfigureAwait(false);
                     break;
                 case "infer":
+                    if (NoResponseTopic(message))
+                    {
+                        // The answer could go nowhere: say so rather than compute it.
+                        await RejectAsync(message, kind, "no_response_topic", "An infer request needs an MQTT 5 response topic.", cancellationToken).ConfigureAwait(false);
+                        break;
+                    }
+
                     var (taskId, inputs, count) = inference.Parse(message.Payload);
                     var result = inference.Predict(taskId, inputs, count);
                     await ReplyJsonAsync(message, result, [("version", result.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))], cancellationToken).ConfigureAwait(false);
@@ -63,6 +82,53 @@ public sealed class ModelRequests(
         {
             await RejectAsync(message, kind, e.Code, e.Message, cancellationToken).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            // Acknowledged already, so never redelivered: the requester must still hear that it failed.
+            logger.LogError(e, "Request on {Kind} failed", kind);
+            await RejectAsync(message, kind, "internal_error", "The device failed to answer this request; its log has the details.", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Why no reply may be published to <paramref name="topic"/>, or null: it must be a topic name (no wildcards, not
+    /// a broker $ topic), and not any device's input or output under <paramref name="topicRoot"/>.
+    /// </summary>
+    internal static string? ResponseTopicProblem(string topic, string topicRoot)
+    {
+        string shown = topic.Length > 200 ? topic[..200] + "..." : topic;
+        if (topic.AsSpan().IndexOfAny('+', '#', '\0') >= 0)
+        {
+            return $"The response topic '{shown}' is not a topic name (no wildcards or NUL).";
+        }
+
+        if (topic.StartsWith('$'))
+        {
+            return $"The response topic '{shown}' is a broker topic ($...).";
+        }
+
+        if (System.Text.Encoding.UTF8.GetByteCount(topic) > ushort.MaxValue)
+        {
+            return $"The response topic is longer than MQTT allows ({ushort.MaxValue} bytes).";
+        }
+
+        string[] levels = topic.Split('/');
+        string[] root = topicRoot.Split('/');
+        int below = root.Length + 1;
+        if (levels.Length <= below || !levels.AsSpan(0, root.Length).SequenceEqual(root))
+        {
+            return null;
+        }
+
+        string level = levels[below];
+        bool reserved = ReservedLevels.Contains(level) || (level == "models" && levels.Length > below + 1 && levels[below + 1] == "pull");
+        return reserved
+            ? $"The response topic '{shown}' is a device's {level} topic: a reply there would be taken for one of its messages."
+            : null;
     }
 
     private async Task PullAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
@@ -99,8 +165,12 @@ public sealed class ModelRequests(
         try
         {
             using var document = JsonDocument.Parse(payload);
-            return document.RootElement.TryGetProperty("version", out var v) && v.TryGetInt32(out int n) ? n
-                : throw new RequestRejectedException("bad_request", "Expected {\"version\": n}.");
+            var root = document.RootElement;
+
+            // TryGetProperty and TryGetInt32 throw, rather than say false, on a root that is no object or a value that is no number.
+            return root.ValueKind == JsonValueKind.Object && root.TryGetProperty("version", out var v)
+                && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) ? n
+                : throw new RequestRejectedException("bad_request", "Expected {\"version\": n} with n an integer.");
         }
         catch (JsonException e)
         {
@@ -123,14 +193,21 @@ public sealed class ModelRequests(
 
     private async Task RejectAsync(MqttIncomingMessage message, string kind, string code, string text, CancellationToken cancellationToken)
     {
-        logger.LogWarning("Request on {Kind} refused: {Code}: {Message}", kind, code, text);
         if (NoResponseTopic(message))
         {
-            await events.PublishAsync(EventTypes.RequestRejected, null, new Dictionary<string, object?> { ["request"] = kind, ["reason"] = code, ["message"] = text }, cancellationToken).ConfigureAwait(false);
+            await RejectWithEventAsync(kind, code, text, cancellationToken).ConfigureAwait(false);
             return;
         }
 
+        logger.LogWarning("Request on {Kind} refused: {Code}: {Message}", kind, code, text);
         await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, JsonSerializer.SerializeToUtf8Bytes(new { error = code, message = text }, AgentEvents.Json),
             [new("error", code)], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A refusal that cannot be a reply (no usable response topic) becomes a <c>request.rejected</c> event.</summary>
+    private async Task RejectWithEventAsync(string kind, string code, string text, CancellationToken cancellationToken)
+    {
+        logger.LogWarning("Request on {Kind} refused: {Code}: {Message}", kind, code, text);
+        await events.PublishAsync(EventTypes.RequestRejected, null, new Dictionary<string, object?> { ["request"] = kind, ["reason"] = code, ["message"] = text }, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -57,6 +57,37 @@ public sealed class MqttOutboxTests
         Assert.Equal(["s2"], Payloads(outbox));
     }
 
+    [Fact]
+    public void Message_is_given_up_after_its_third_failed_publication()
+    {
+        var outbox = new MqttOutbox(10);
+        outbox.Add(Event("poison"));
+        outbox.Add(Event("next"));
+        var head = outbox.First!;
+
+        bool first = outbox.RecordFailure(head);
+        bool second = outbox.RecordFailure(head);
+        bool third = outbox.RecordFailure(head);
+
+        Assert.Equal([false, false, true], [first, second, third]);
+        Assert.Equal(["next"], Payloads(outbox));
+    }
+
+    [Fact]
+    public void Packet_size_counts_the_fixed_header_topic_packet_id_properties_and_payload()
+    {
+        var message = new OutboxMessage("a/b", new byte[200], Retain: false)
+        {
+            CorrelationData = [1, 2],
+            UserProperties = [new("k", "vv")],
+        };
+
+        // Properties: correlation data 1+2+2, user property 1+2+1+2+2 = 13. Remaining: topic 2+3, packet id 2,
+        // property length 1, properties 13, payload 200 = 221 (2-byte length). Packet: 1 + 2 + 221.
+        Assert.Equal(221, message.RemainingLength);
+        Assert.Equal(224, message.PacketSize);
+    }
+
     private static OutboxMessage Event(string payload) => new("became/dev/events", System.Text.Encoding.UTF8.GetBytes(payload), Retain: false);
 
     private static OutboxMessage Status(string payload) => new("became/dev/status", System.Text.Encoding.UTF8.GetBytes(payload), Retain: true);

@@ -118,7 +118,8 @@ public sealed class HttpApi(
             try
             {
                 var record = await worker.RollbackAsync(version, ct).ConfigureAwait(false);
-                return record is null ? Results.Json(new { error = "unknown_version", message = $"There is no version {version}." }, statusCode: 404) : Results.Json(new { version = record.Version, deployed = true });
+                return record is null ? Results.Json(new { error = "unknown_version", message = $"There is no version {version}." }, statusCode: 404)
+                    : Results.Json(new { version = record.Version, deployed = record.Deployed, queued = record.Queued }, statusCode: record.Queued ? 202 : 200);
             }
             catch (RequestRejectedException e)
             {

@@ -306,12 +306,28 @@ public sealed class AgentStore : IDisposable
                 throw;
             }
 
-            _db.Checkpoint();
+            // Committed from here on, so nothing below may fail the call: the caller would take the task for not learned.
+            // A failed checkpoint leaves the transaction in the log (replayed when the database is opened again).
+            try
+            {
+                _db.Checkpoint();
+            }
+            catch (Exception e) when (IsStorageFailure(e))
+            {
+                _broken = true;
+            }
         });
 
-        if (payload is not null && payload != testBlob && !ReferencedBlobs().Contains(payload))
+        try
         {
-            Blobs.Delete(payload);
+            if (payload is not null && payload != testBlob && !ReferencedBlobs().Contains(payload))
+            {
+                Blobs.Delete(payload);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteException)
+        {
+            // No record names the payload any more: the next start collects it.
         }
 
         return version;

@@ -42,4 +42,30 @@ public sealed class AfterCommitFailureTests
         Assert.Equal(1, store.Deployed()!.Version);
         Assert.NotNull(store.FindVersion(2)!.Corrupt);
     }
+
+    [Fact]
+    public async Task Payload_that_cannot_be_removed_after_the_commit_does_not_fail_the_job()
+    {
+        await using var agent = await ChildAgent.CreateAsync();
+        await agent.StartAsync("commit:t1");
+        byte[] payload = AgentHarness.SplitTask(1, 200);
+        await agent.PublishAsync(("t1", payload));
+
+        // Paused inside the commit's transaction: the payload's blob becomes something File.Delete refuses (a folder).
+        await agent.WaitForPauseAsync(Patience);
+        string payloadBlob = Path.Combine(agent.DataDirectory, "blobs", BlobStore.Hash(payload));
+        File.Delete(payloadBlob);
+        Directory.CreateDirectory(Path.Combine(payloadBlob, "busy"));
+        agent.Release();
+
+        var deployed = await agent.WaitForAsync("model.deployed", "t1", Patience);
+        await agent.WaitForStatusAsync(s => s.GetProperty("state").GetString() == "idle", Patience, "idle");
+        await agent.StopAsync();
+
+        Assert.Equal(1, deployed.GetProperty("version").GetInt32());
+        Assert.DoesNotContain(agent.Events, e => ChildAgent.Type(e) == "job.failed");
+        using var store = agent.OpenStore();
+        Assert.Equal(TaskState.Learned, store.FindTask("t1")!.State);
+        Assert.Equal(1, store.Deployed()!.Version);
+    }
 }

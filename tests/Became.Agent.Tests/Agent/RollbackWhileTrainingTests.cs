@@ -51,6 +51,14 @@ public sealed class RollbackWhileTrainingTests(ITestOutputHelper output)
         Assert.Equal(1, agent.Store.Deployed()!.Version);
         Assert.Equal([1, 2], agent.Store.Versions().Select(v => v.Version));
         Assert.Equal(TaskState.Learned, agent.Store.FindTask("r1")!.State);
+
+        // With no job in flight a rollback is done before the reply: the model load it waits for is short.
+        clock.Restart();
+        var idle = JsonDocument.Parse((await MqttRequest.SendAsync(agent, "cmd/rollback", Encoding.UTF8.GetBytes("{\"version\": 2}"))).Payload.ToArray()).RootElement;
+        output.WriteLine($"rollback with no job in flight: {clock.Elapsed.TotalSeconds:F2} s");
+        Assert.True(idle.GetProperty("deployed").GetBoolean());
+        Assert.False(idle.GetProperty("queued").GetBoolean());
+        Assert.Equal(2, agent.Deployed.Current.Version);
     }
 
     [Fact]

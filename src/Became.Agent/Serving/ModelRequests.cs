@@ -53,9 +53,9 @@ public sealed class ModelRequests(
                     break;
                 case "cmd/rollback":
                     int version = RequestedVersion(message.Payload) ?? throw new RequestRejectedException("bad_request", "A rollback needs {\"version\": n}.");
-                    var rollback = await worker.RollbackAsync(version, cancellationToken).ConfigureAwait(false)
+                    var record = await worker.RollbackAsync(version, cancellationToken).ConfigureAwait(false)
                         ?? throw new RequestRejectedException("unknown_version", $"There is no version {version}.");
-                    await ReplyJsonAsync(message, new { version = rollback.Version, deployed = rollback.Deployed, queued = rollback.Queued }, [], cancellationToken).ConfigureAwait(false);
+                    await ReplyJsonAsync(message, new { version = record.Version, deployed = record.Deployed, queued = record.Queued }, [], cancellationToken).ConfigureAwait(false);
                     break;
             }
         }

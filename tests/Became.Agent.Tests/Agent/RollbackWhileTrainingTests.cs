@@ -33,11 +33,14 @@ public sealed class RollbackWhileTrainingTests(ITestOutputHelper output)
         var (reply, rollbackTime) = await rollbackRequest;
         var stateAtReply = agent.Store.FindTask("r1")!.State;
         var (infer, inferTime) = await inferRequest;
-        output.WriteLine($"rollback reply {rollbackTime.TotalSeconds:F2} s, infer sent after it answered in {inferTime.TotalSeconds:F2} s, r1 at the reply: {stateAtReply}");
+        var stateAtInfer = agent.Store.FindTask("r1")!.State;
+        output.WriteLine($"rollback reply {rollbackTime.TotalSeconds:F2} s, infer sent after it answered in {inferTime.TotalSeconds:F2} s, r1 at the replies: {stateAtReply}, {stateAtInfer}");
 
+        // Both answered while the job still trains (it is not committed yet): neither waited for it.
         Assert.Equal(TaskState.Queued, stateAtReply);
-        Assert.True(rollbackTime < TimeSpan.FromSeconds(2), $"the rollback took {rollbackTime.TotalSeconds:F2} s to answer");
-        Assert.True(inferTime < TimeSpan.FromSeconds(2), $"the inference sent after the rollback took {inferTime.TotalSeconds:F2} s");
+        Assert.Equal(TaskState.Queued, stateAtInfer);
+        // 0.1 s on an idle machine, about 1 s while the whole suite runs on 2 cores; the unfixed agent took the job's 13–18 s.
+        Assert.True(rollbackTime < TimeSpan.FromSeconds(5), $"the rollback took {rollbackTime.TotalSeconds:F2} s to answer");
         Assert.True(JsonDocument.Parse(infer.Payload.ToArray()).RootElement.TryGetProperty("predictions", out _));
         var body = JsonDocument.Parse(reply.Payload.ToArray()).RootElement;
         Assert.Equal(1, body.GetProperty("version").GetInt32());
@@ -64,7 +67,11 @@ public sealed class RollbackWhileTrainingTests(ITestOutputHelper output)
     [Fact]
     public async Task Second_rollback_while_one_is_pending_replaces_it()
     {
-        await using var agent = await AgentHarness.StartAsync(epochs: 30);
+        const string token = "test-token-0123456789";
+        int port = Mqtt.TestBrokers.FreePort();
+        await using var agent = await AgentHarness.StartAsync(epochs: 30, extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={token}"]);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
         await agent.PublishTaskAsync("q0", AgentHarness.SplitTask(0, 200));
         await agent.WaitForAsync("model.deployed", "q0", Patience);
         await agent.PublishTaskAsync("q1", AgentHarness.SplitTask(1, 200));
@@ -73,8 +80,10 @@ public sealed class RollbackWhileTrainingTests(ITestOutputHelper output)
         await agent.WaitForAsync("training.progress", "q2", Patience);
 
         var first = JsonDocument.Parse((await MqttRequest.SendAsync(agent, "cmd/rollback", Encoding.UTF8.GetBytes("{\"version\": 1}"))).Payload.ToArray()).RootElement;
-        var second = JsonDocument.Parse((await MqttRequest.SendAsync(agent, "cmd/rollback", Encoding.UTF8.GetBytes("{\"version\": 2}"))).Payload.ToArray()).RootElement;
+        using var response = await http.PostAsync(new Uri("/models/2/deploy", UriKind.Relative), null);
+        var second = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal(TaskState.Queued, agent.Store.FindTask("q2")!.State);
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
 
         Assert.True(first.GetProperty("queued").GetBoolean());
         Assert.True(second.GetProperty("queued").GetBoolean());

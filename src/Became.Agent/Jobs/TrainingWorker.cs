@@ -630,12 +630,15 @@ public sealed class TrainingWorker(
                 ["stage"] = p.Stage,
                 ["epoch"] = p.Epoch,
                 ["epochs"] = _options.Training.Epochs,
-                ["loss"] = Math.Round(p.TrainLoss, 5),
-                ["validationLoss"] = Math.Round(p.ValidationLoss, 5),
-                ["validationAccuracy"] = Math.Round(p.ValidationAccuracy, 2),
+                ["loss"] = Finite(p.TrainLoss, 5),
+                ["validationLoss"] = Finite(p.ValidationLoss, 5),
+                ["validationAccuracy"] = Finite(p.ValidationAccuracy, 2),
             }, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    // JSON has no NaN or infinity (a diverging epoch's loss): such a figure goes out as null rather than fail the event.
+    private static double? Finite(double value, int digits) => double.IsFinite(value) ? Math.Round(value, digits) : null;
 
     private Task PublishStatusAsync(CancellationToken cancellationToken) => events.PublishStatusAsync(Status(), cancellationToken);
 

@@ -148,7 +148,7 @@ public sealed class HttpApi(
             samples = t.Samples,
             classes = t.Classes,
             version = t.Version,
-            accuracy = t.Version is int v ? store.FindVersion(v)?.Accuracy.GetValueOrDefault(t.Id) : null,
+            accuracy = t.Version is int v && store.FindVersion(v)?.Accuracy.TryGetValue(t.Id, out double a) == true ? a : (double?)null,
             acceptedAt = t.AcceptedAt,
             learnedAt = t.LearnedAt,
             error = t.Error,

@@ -146,9 +146,11 @@ public static class TaskPayloadDecoder
         }
 
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
-            || !double.IsFinite(value) || value < 0 || value > MaxTestFraction)
+            || !double.IsFinite(value) || value <= 0 || value > MaxTestFraction)
         {
-            throw Reject(TaskRejection.BadMetadata, $"metadata 'test_fraction' is {Quote(text)}; expected a number in [0, 0.5]");
+            // 0 is refused too: without a held-out set the task has no accuracy, and the deployment gate could not
+            // protect it from being forgotten later.
+            throw Reject(TaskRejection.BadMetadata, $"metadata 'test_fraction' is {Quote(text)}; expected a number in (0, 0.5]: every task keeps a held-out test set");
         }
 
         return value;
@@ -198,12 +200,14 @@ public static class TaskPayloadDecoder
         }
         else
         {
-            classes = max + 1;
-            if (classes > MaxClasses)
+            // Compared before adding one: the largest long label would overflow into a negative class count.
+            if (max >= MaxClasses)
             {
                 throw Reject(TaskRejection.BadClasses,
-                    $"the largest label {max} implies {classes} classes; at most {MaxClasses} are allowed");
+                    $"the largest label {max} implies {(ulong)max + 1} classes; at most {MaxClasses} are allowed");
             }
+
+            classes = max + 1;
         }
 
         if (max >= classes)
@@ -213,6 +217,71 @@ public static class TaskPayloadDecoder
         }
 
         return (int)classes;
+    }
+
+    /// <summary>Fewest samples the split needs outside the test set: one to train on and one to validate on.</summary>
+    public const int MinTrainAndValidationSamples = 2;
+
+    /// <summary>Whether <paramref name="count"/> samples at <paramref name="testFraction"/> hold out at least one test
+    /// sample and leave at least one to train and one to validate on (what <c>TaskSplit</c> needs).</summary>
+    public static bool IsLargeEnough(int count, double testFraction)
+    {
+        long test = Math.Min(DecodedTask.MaxTestSamples, (long)Math.Floor(count * testFraction));
+        return test >= 1 && count - test >= MinTrainAndValidationSamples;
+    }
+
+    /// <summary>
+    /// Throws <see cref="TaskRejection.TooSmall"/> when the task cannot be split into a held-out test set and a training
+    /// and validation set (kept apart from <see cref="Decode"/>, which checks the payload's form, not its size).
+    /// </summary>
+    public static void CheckSplit(DecodedTask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        int count = task.Count;
+        double testFraction = task.TestFraction;
+        if (IsLargeEnough(count, testFraction))
+        {
+            return;
+        }
+
+        // An empty held-out set has no accuracy (0/0): refuse here rather than learn a task nothing can measure.
+        long test = (long)Math.Floor(count * testFraction);
+        string fraction = testFraction.ToString("0.###", CultureInfo.InvariantCulture);
+        string fix = $"send at least {SamplesNeeded(testFraction)} samples";
+        if (FractionNeeded(count) is double needed)
+        {
+            fix += $", or set test_fraction to at least {needed.ToString("0.###", CultureInfo.InvariantCulture)}";
+        }
+
+        throw Reject(TaskRejection.TooSmall,
+            $"the task has {count} samples; test_fraction {fraction} holds out {test} for testing, and a task needs at least 1 test sample " +
+            $"plus {MinTrainAndValidationSamples} to train and validate on: {fix}");
+    }
+
+    // The fewest samples that split at this fraction; testFraction is in (0, 0.5], so the answer is at most a few above 1/fraction.
+    private static long SamplesNeeded(double testFraction)
+    {
+        long n = Math.Max(MinTrainAndValidationSamples + 1, (long)Math.Floor(1 / testFraction) - 1);
+        while (n < int.MaxValue && !IsLargeEnough((int)n, testFraction))
+        {
+            n++;
+        }
+
+        return n;
+    }
+
+    // The smallest test fraction (rounded up to 3 decimals, at most 0.5) that splits this many samples, or null when none does.
+    private static double? FractionNeeded(int count)
+    {
+        for (int thousandths = (int)Math.Ceiling(1000.0 / count); thousandths <= 1000 * MaxTestFraction; thousandths++)
+        {
+            if (IsLargeEnough(count, thousandths / 1000.0))
+            {
+                return thousandths / 1000.0;
+            }
+        }
+
+        return null;
     }
 
     private static float[] ReadBytes(SafeTensor x)

@@ -34,4 +34,5 @@ public static class TaskRejection
     public const string Empty = "empty";
     public const string SingleClass = "single_class";
     public const string BadMetadata = "bad_metadata";
+    public const string TooSmall = "too_small";
 }

@@ -25,16 +25,12 @@ public static class DeploymentGate
 
         foreach (var (earlier, before) in deployedAccuracy ?? new Dictionary<string, double>())
         {
-            if (earlier == taskId || !accuracy.TryGetValue(earlier, out double after))
+            if (earlier == taskId || !accuracy.TryGetValue(earlier, out double after) || !double.IsFinite(before) || !double.IsFinite(after))
             {
                 continue;
             }
 
-            // A held-out set of n samples measures accuracy only to about ±100·sqrt(p(1-p)/n) points, so a drop
-            // must also exceed two standard errors of the difference before it counts: with 30 test samples one
-            // or two flipped answers are noise, not forgetting.
-            double p = before / 100;
-            double noise = 2 * 100 * Math.Sqrt(2 * p * (1 - p) / Math.Max(1, testCount(earlier)));
+            double noise = SamplingNoise(before, testCount(earlier));
             if (before - after > gate.MaxForgettingPoints + noise)
             {
                 return $"accuracy on {earlier} fell from {before:F2}% to {after:F2}% ({before - after:F2} points > Gate:MaxForgettingPoints {gate.MaxForgettingPoints} + {noise:F2} sampling noise)";
@@ -42,5 +38,18 @@ public static class DeploymentGate
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// How far (points) an accuracy measured on <paramref name="testCount"/> held-out samples may fall by chance: two
+    /// standard errors of the difference of two such measurements, with the Agresti–Coull estimate of the proportion
+    /// (two successes and two failures added, p̃ = (x + 2) / (n + 4)). The plain estimate p(1 − p) / n is 0 at 0% and
+    /// 100%, so one or two flipped answers after a perfect score would count as forgetting; this one is not.
+    /// </summary>
+    public static double SamplingNoise(double accuracyPercent, int testCount)
+    {
+        int n = Math.Max(1, testCount);
+        double p = (accuracyPercent / 100 * n + 2) / (n + 4);
+        return 2 * 100 * Math.Sqrt(2 * p * (1 - p) / (n + 4));
     }
 }

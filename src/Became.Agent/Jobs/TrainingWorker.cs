@@ -38,8 +38,11 @@ public sealed class TrainingWorker(
     // Backoff of tasks that failed transiently, kept in memory too: on a full disk recording it in LiteDB may fail as well.
     private readonly Dictionary<string, (int Attempts, DateTime RetryAt)> _retries = [];
 
-    // Jobs and rollbacks both move the deployed pointer: one at a time.
+    // Jobs and rollbacks both move the deployed pointer: one at a time. A job holds it only as it starts and ends and
+    // sets _jobInFlight; a rollback that finds a job in flight is queued in _pendingRollback (both guarded by the lock).
     private readonly SemaphoreSlim _deployment = new(1, 1);
+    private bool _jobInFlight;
+    private int? _pendingRollback;
     private string? _lastError;
 
     /// <summary>The state published in status: idle or training.</summary>
@@ -208,14 +211,18 @@ public sealed class TrainingWorker(
 
     private async Task RunJobAsync(TaskRecord task, CancellationToken cancellationToken)
     {
+        // The deployment lock is taken only as the job starts and ends, never while it trains: a rollback arriving in
+        // between is queued and answered at once (see RollbackAsync), and applied when the job ends.
         await _deployment.WaitAsync(cancellationToken).ConfigureAwait(false);
+        _jobInFlight = true;
+        _deployment.Release();
         try
         {
             await RunJobLockedAsync(task, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            _deployment.Release();
+            await EndJobAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -223,11 +230,33 @@ public sealed class TrainingWorker(
     {
         State = "training";
         await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            if (await TrainAndCommitAsync(task, cancellationToken).ConfigureAwait(false) is { } done)
+            {
+                await AfterCommitAsync(task, done, clock.Elapsed, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            State = "idle";
+
+            // A job leaves tens of MB of large arrays and tensor wrappers behind; a device that idles for hours
+            // between tasks should give that memory back now rather than whenever the next allocation comes.
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
+
+        await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Trains the task and commits its version; null when the job failed before the commit (reported here).</summary>
+    private async Task<Committed?> TrainAndCommitAsync(TaskRecord task, CancellationToken cancellationToken)
+    {
         var progress = Channel.CreateUnbounded<EpochProgress>();
         var pump = PumpProgressAsync(task.Id, progress.Reader, cancellationToken);
         try
         {
-            var clock = Stopwatch.StartNew();
             store.MarkStarted(task.Id);
             // A thread of its own: a job holds it for seconds to minutes, and on a 2-core device a pool thread taken that
             // long delays HTTP and MQTT requests until the pool grows.
@@ -242,23 +271,7 @@ public sealed class TrainingWorker(
             string? gate = GateVerdict(task.Id, committed.Accuracy, previous);
             var version = store.Commit(committed, gate, () => _pause.At(TestPause.Commit, task.Id, logger, cancellationToken));
             _retries.Remove(task.Id);
-            if (gate is not null)
-            {
-                logger.LogWarning("Task {TaskId}: version {Version} stored but not deployed: {Reason}", task.Id, version.Version, gate);
-                await events.PublishAsync(EventTypes.ModelRejected, task.Id, new Dictionary<string, object?>
-                {
-                    ["version"] = version.Version,
-                    ["deployedVersion"] = previous?.Version ?? 0,
-                    ["reason"] = gate,
-                    ["accuracy"] = version.Accuracy,
-                    ["deployedAccuracy"] = previous?.Accuracy,
-                }, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                _pause.At(TestPause.Swap, task.Id, logger, cancellationToken);
-                await DeployAsync(task, committed, version, clock.Elapsed, cancellationToken).ConfigureAwait(false);
-            }
+            return new Committed(committed, version, previous, gate);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -290,6 +303,7 @@ public sealed class TrainingWorker(
                 ["attempt"] = attempt,
                 ["retryInSeconds"] = Math.Round(delay.TotalSeconds, 1),
             }, cancellationToken).ConfigureAwait(false);
+            return null;
         }
         catch (Exception e)
         {
@@ -298,18 +312,91 @@ public sealed class TrainingWorker(
             store.MarkFailed(task.Id, e.Message);
             _retries.Remove(task.Id);
             await events.PublishAsync(EventTypes.JobFailed, task.Id, new Dictionary<string, object?> { ["reason"] = e.Message, ["retry"] = false }, cancellationToken).ConfigureAwait(false);
+            return null;
         }
         finally
         {
             progress.Writer.TryComplete();
-            State = "idle";
-
-            // A job leaves tens of MB of large arrays and tensor wrappers behind; a device that idles for hours
-            // between tasks should give that memory back now rather than whenever the next allocation comes.
-            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         }
+    }
 
-        await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
+    /// <summary>
+    /// After the commit: the gate's verdict is announced, or the new version is swapped in and announced. The task is
+    /// learned by now, so a failure here (a model file that fails its checksum on loading, an event that cannot be
+    /// written) is logged and reported, and never marks the task failed.
+    /// </summary>
+    private async Task AfterCommitAsync(TaskRecord task, Committed done, TimeSpan elapsed, CancellationToken cancellationToken)
+    {
+        var (committed, version, previous, gate) = done;
+        try
+        {
+            if (gate is not null)
+            {
+                logger.LogWarning("Task {TaskId}: version {Version} stored but not deployed: {Reason}", task.Id, version.Version, gate);
+                await events.PublishAsync(EventTypes.ModelRejected, task.Id, new Dictionary<string, object?>
+                {
+                    ["version"] = version.Version,
+                    ["deployedVersion"] = previous?.Version ?? 0,
+                    ["reason"] = gate,
+                    ["accuracy"] = version.Accuracy,
+                    ["deployedAccuracy"] = previous?.Accuracy,
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                _pause.At(TestPause.Swap, task.Id, logger, cancellationToken);
+                await DeployAsync(task, committed, version, elapsed, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            logger.LogInformation("Shutdown after the commit of {TaskId}: version {Version} is stored and is loaded at the next start", task.Id, version.Version);
+            throw;
+        }
+        catch (Exception e)
+        {
+            await ReportAfterCommitFailureAsync(task, version, gate, e, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReportAfterCommitFailureAsync(TaskRecord task, ModelVersionRecord version, string? gate, Exception e, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (gate is null && e is InvalidDataException or FileNotFoundException)
+            {
+                // The new version's files failed their checksum as it was loaded: as at start-up, it is marked and the
+                // model already loaded keeps serving, so the deployed pointer goes back to that one.
+                int serving = deployed.Current.Version;
+                _lastError = $"model version {version.Version} corrupt; serving version {serving}";
+                logger.LogError("Task {TaskId} is learned into version {Version}, but its files failed their checksum as it was loaded; version {Serving} keeps serving: {Reason}", task.Id, version.Version, serving, e.Message);
+                store.MarkCorrupt(version.Version, e.Message);
+                store.SetDeployed(serving);
+                await events.PublishAsync(EventTypes.ModelCorrupt, task.Id, new Dictionary<string, object?>
+                {
+                    ["version"] = version.Version,
+                    ["fallbackVersion"] = serving,
+                    ["reasons"] = new[] { $"version {version.Version}: {e.Message}" },
+                    ["lostTasks"] = new[] { task.Id },
+                }, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            _lastError = $"{task.Id}: version {version.Version} committed, then: {e.Message}";
+            logger.LogError(e, "Task {TaskId} is learned into version {Version}, but a step after the commit failed: {Reason}", task.Id, version.Version, e.Message);
+            await events.PublishAsync(EventTypes.JobFailed, task.Id, new Dictionary<string, object?>
+            {
+                ["reason"] = e.Message,
+                ["retry"] = false,
+                ["committed"] = true,
+                ["version"] = version.Version,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception reportError) when (reportError is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Whatever broke may break the report too (the store, the connection): the log keeps it.
+            logger.LogError(reportError, "Could not report the failure after the commit of {TaskId}", task.Id);
+        }
     }
 
     private async Task DeployAsync(TaskRecord task, CommittedTask committed, ModelVersionRecord version, TimeSpan elapsed, CancellationToken cancellationToken)
@@ -372,14 +459,27 @@ public sealed class TrainingWorker(
             }
 
             using var set = stored.ToLabelledSet(mean, std, device.Device);
-            accuracy[earlier[head]] = Math.Round(Evaluator.Accuracy(session.Network, set, head), 2);
+            AddAccuracy(accuracy, earlier[head], Evaluator.Accuracy(session.Network, set, head));
         }
 
-        accuracy[task.Id] = Math.Round(Evaluator.Accuracy(session.Network, continual.Test, outcome.Head), 2);
+        AddAccuracy(accuracy, task.Id, Evaluator.Accuracy(session.Network, continual.Test, outcome.Head));
         var taskIds = (version?.TaskIds ?? []).Append(task.Id).ToList();
         var (model, state) = ModelFiles.Write(learner, _options, number, version?.Version ?? 0, taskIds);
         return new CommittedTask(task, outcome.Head, model, state, ModelFiles.WriteTestSet(test), session.Network.HeadClasses.ToArray(),
             outcome.MergeCoefficient, outcome.MemoryRanks, accuracy, outcome.Seconds);
+    }
+
+    // An empty held-out set (a task accepted before intake refused them) measures nothing: 0/0 is NaN, which no event,
+    // record or JSON reply can carry, so the task simply has no accuracy figure.
+    private void AddAccuracy(Dictionary<string, double> accuracy, string taskId, double percent)
+    {
+        if (double.IsFinite(percent))
+        {
+            accuracy[taskId] = Math.Round(percent, 2);
+            return;
+        }
+
+        logger.LogWarning("Task {TaskId} has no usable held-out test set (accuracy {Accuracy}); it gets no accuracy figure", taskId, percent);
     }
 
     private string? GateVerdict(string taskId, IReadOnlyDictionary<string, double> accuracy, ModelVersionRecord? deployedVersion) =>
@@ -388,13 +488,69 @@ public sealed class TrainingWorker(
     private int TestCount(string taskId) =>
         store.FindTask(taskId) is { } t ? (int)Math.Min(Intake.DecodedTask.MaxTestSamples, Math.Floor(t.Samples * t.TestFraction)) : 1;
 
-    /// <summary>Makes an older version current again; the next task continues from its memory and Fisher.</summary>
-    public async Task<ModelVersionRecord?> RollbackAsync(int version, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes an older version current again; the next task continues from its memory and Fisher. Never waits for
+    /// training: with no job in flight the version is deployed now; while a job trains, the version's files are checked
+    /// now and the rollback is queued (a later one replaces it), to be applied as soon as that job has committed its own
+    /// version. Null when the version does not exist; <see cref="RequestRejectedException"/> when its files are damaged.
+    /// </summary>
+    public async Task<RollbackResult?> RollbackAsync(int version, CancellationToken cancellationToken)
     {
+        // Held by a job only at its start and end, and by a rollback for a model load: moments, never a training run.
         await _deployment.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await RollbackLockedAsync(version, cancellationToken).ConfigureAwait(false);
+            if (!_jobInFlight)
+            {
+                return await RollbackLockedAsync(version, cancellationToken).ConfigureAwait(false) is { } record
+                    ? new RollbackResult(record.Version, Deployed: true, Queued: false)
+                    : null;
+            }
+
+            if (store.FindVersion(version) is not { } candidate)
+            {
+                return null;
+            }
+
+            await CheckFilesAsync(candidate, cancellationToken).ConfigureAwait(false);
+            if (_pendingRollback is int replaced && replaced != version)
+            {
+                logger.LogWarning("Queued rollback to version {Replaced} replaced by one to version {Version}", replaced, version);
+            }
+
+            _pendingRollback = version;
+            logger.LogWarning("Rollback to version {Version} queued: a job is in flight; the version is deployed when it ends", version);
+            return new RollbackResult(version, Deployed: false, Queued: true);
+        }
+        finally
+        {
+            _deployment.Release();
+        }
+    }
+
+    // The job's end: the queued rollback (if any) is applied after the job's own version was committed, so the
+    // operator's explicit choice, which came later, is what serves.
+    private async Task EndJobAsync(CancellationToken cancellationToken)
+    {
+        await _deployment.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            _jobInFlight = false;
+            if (_pendingRollback is not int version)
+            {
+                return;
+            }
+
+            _pendingRollback = null;
+            try
+            {
+                await RollbackLockedAsync(version, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                _lastError = $"queued rollback to version {version}: {e.Message}";
+                logger.LogError(e, "The queued rollback to version {Version} could not be applied: {Reason}", version, e.Message);
+            }
         }
         finally
         {
@@ -411,6 +567,25 @@ public sealed class TrainingWorker(
         }
 
         // Check the files before the deployed pointer moves: a damaged version must not become the one a restart loads.
+        await CheckFilesAsync(candidate, cancellationToken).ConfigureAwait(false);
+        var record = store.Deploy(version)!;
+
+        LoadDeployed();
+        logger.LogWarning("Rolled back: version {Version} deployed again", version);
+        await events.PublishAsync(EventTypes.ModelDeployed, record.TaskId, new Dictionary<string, object?>
+        {
+            ["version"] = record.Version,
+            ["accuracy"] = record.Accuracy,
+            ["rollback"] = true,
+        }, cancellationToken).ConfigureAwait(false);
+        await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
+        return record;
+    }
+
+    /// <summary>Reads a version's model and state files against their sha256; a damaged one is marked, announced and refused.</summary>
+    private async Task CheckFilesAsync(ModelVersionRecord candidate, CancellationToken cancellationToken)
+    {
+        int version = candidate.Version;
         try
         {
             store.Blobs.Get(candidate.ModelBlob);
@@ -429,19 +604,6 @@ public sealed class TrainingWorker(
             }, cancellationToken).ConfigureAwait(false);
             throw new RequestRejectedException("corrupt_version", $"Version {version} cannot be deployed: {e.Message}");
         }
-
-        var record = store.Deploy(version)!;
-
-        LoadDeployed();
-        logger.LogWarning("Rolled back: version {Version} deployed again", version);
-        await events.PublishAsync(EventTypes.ModelDeployed, record.TaskId, new Dictionary<string, object?>
-        {
-            ["version"] = record.Version,
-            ["accuracy"] = record.Accuracy,
-            ["rollback"] = true,
-        }, cancellationToken).ConfigureAwait(false);
-        await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
-        return record;
     }
 
     private static ScaledSamples Scaled(DecodedTask decoded)
@@ -468,12 +630,15 @@ public sealed class TrainingWorker(
                 ["stage"] = p.Stage,
                 ["epoch"] = p.Epoch,
                 ["epochs"] = _options.Training.Epochs,
-                ["loss"] = Math.Round(p.TrainLoss, 5),
-                ["validationLoss"] = Math.Round(p.ValidationLoss, 5),
-                ["validationAccuracy"] = Math.Round(p.ValidationAccuracy, 2),
+                ["loss"] = Finite(p.TrainLoss, 5),
+                ["validationLoss"] = Finite(p.ValidationLoss, 5),
+                ["validationAccuracy"] = Finite(p.ValidationAccuracy, 2),
             }, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    // JSON has no NaN or infinity (a diverging epoch's loss): such a figure goes out as null rather than fail the event.
+    private static double? Finite(double value, int digits) => double.IsFinite(value) ? Math.Round(value, digits) : null;
 
     private Task PublishStatusAsync(CancellationToken cancellationToken) => events.PublishStatusAsync(Status(), cancellationToken);
 
@@ -491,6 +656,15 @@ public sealed class TrainingWorker(
         }
     }
 
+    /// <summary>A job's committed version with what the gate decided against the version deployed before it.</summary>
+    private sealed record Committed(CommittedTask Task, ModelVersionRecord Version, ModelVersionRecord? Previous, string? Gate);
+
     /// <summary>What start-up found when the deployed version's files failed their checksum.</summary>
     private sealed record StartupFallback(int CorruptVersion, int FallbackVersion, IReadOnlyList<string> Reasons, IReadOnlyList<string> LostTasks);
 }
+
+/// <summary>The answer to a rollback: deployed now, or queued behind the job in flight.</summary>
+/// <param name="Version">The version asked for.</param>
+/// <param name="Deployed">True when it serves now.</param>
+/// <param name="Queued">True when it is applied as the job in flight ends.</param>
+public sealed record RollbackResult(int Version, bool Deployed, bool Queued);

@@ -94,6 +94,7 @@ public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal s
         try
         {
             decoded = TaskPayloadDecoder.Decode(payload, new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
+            TaskPayloadDecoder.CheckSplit(decoded);
         }
         catch (TaskRejectedException e)
         {

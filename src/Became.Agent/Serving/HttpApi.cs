@@ -137,7 +137,8 @@ public sealed class HttpApi(
             try
             {
                 var record = await worker.RollbackAsync(version, ct).ConfigureAwait(false);
-                return record is null ? Results.Json(new { error = "unknown_version", message = $"There is no version {version}." }, statusCode: 404) : Results.Json(new { version = record.Version, deployed = true });
+                return record is null ? Results.Json(new { error = "unknown_version", message = $"There is no version {version}." }, statusCode: 404)
+                    : Results.Json(new { version = record.Version, deployed = record.Deployed, queued = record.Queued }, statusCode: record.Queued ? 202 : 200);
             }
             catch (RequestRejectedException e)
             {
@@ -175,7 +176,7 @@ public sealed class HttpApi(
             samples = t.Samples,
             classes = t.Classes,
             version = t.Version,
-            accuracy = t.Version is int v ? store.FindVersion(v)?.Accuracy.GetValueOrDefault(t.Id) : null,
+            accuracy = t.Version is int v && store.FindVersion(v)?.Accuracy.TryGetValue(t.Id, out double a) == true ? a : (double?)null,
             acceptedAt = t.AcceptedAt,
             learnedAt = t.LearnedAt,
             error = t.Error,

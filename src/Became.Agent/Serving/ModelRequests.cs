@@ -74,7 +74,7 @@ public sealed class ModelRequests(
                     int version = RequestedVersion(message.Payload) ?? throw new RequestRejectedException("bad_request", "A rollback needs {\"version\": n}.");
                     var record = await worker.RollbackAsync(version, cancellationToken).ConfigureAwait(false)
                         ?? throw new RequestRejectedException("unknown_version", $"There is no version {version}.");
-                    await ReplyJsonAsync(message, new { version = record.Version, deployed = true }, [], cancellationToken).ConfigureAwait(false);
+                    await ReplyJsonAsync(message, new { version = record.Version, deployed = record.Deployed, queued = record.Queued }, [], cancellationToken).ConfigureAwait(false);
                     break;
             }
         }

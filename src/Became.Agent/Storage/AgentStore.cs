@@ -70,21 +70,48 @@ public sealed class AgentStore : IDisposable
     [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_db), nameof(_tasks), nameof(_versions), nameof(_settings))]
     private void Open()
     {
-        var db = new LiteDatabase(new ConnectionString { Filename = _databaseFile, Connection = ConnectionType.Direct });
+        // Task ids compare ordinally: a new file gets the binary collation; a file made with LiteDB's default
+        // (culture, IgnoreCase) is opened as it is and rebuilt once (LiteDB refuses to open it with another collation).
+        bool existed = File.Exists(_databaseFile);
+        var db = new LiteDatabase(new ConnectionString { Filename = _databaseFile, Connection = ConnectionType.Direct, Collation = existed ? null : Collation.Binary }, StoreMapper.Create());
         try
         {
+            if (existed && db.Pragma("COLLATION").AsString != Collation.Binary.ToString())
+            {
+                db.Rebuild(new LiteDB.Engine.RebuildOptions { Collation = Collation.Binary });
+            }
+
             var tasks = db.GetCollection<TaskRecord>("tasks");
             tasks.EnsureIndex(t => t.Sequence);
             _versions = db.GetCollection<ModelVersionRecord>("versions");
             _settings = db.GetCollection<StoreSetting>("settings");
             _tasks = tasks;
             _db = db;
+            RestoreCommittedTasks();
         }
         catch
         {
             // A half-opened database would keep the file busy for the next attempt.
             db.Dispose();
             throw;
+        }
+    }
+
+    // Earlier versions marked a task failed when a step after its commit failed (an event that could not be written);
+    // its version is stored and may be deployed, so it is learned.
+    private void RestoreCommittedTasks()
+    {
+        foreach (var task in _tasks.Find(t => t.State == TaskState.Failed && t.Version != null).ToList())
+        {
+            var version = _versions.FindById(task.Version!.Value);
+            if (version is null || version.TaskId != task.Id)
+            {
+                continue;
+            }
+
+            task.State = version.GateReason is null ? TaskState.Learned : TaskState.NotDeployed;
+            task.Error = null;
+            _tasks.Update(task);
         }
     }
 
@@ -290,12 +317,28 @@ public sealed class AgentStore : IDisposable
                 throw;
             }
 
-            _db.Checkpoint();
+            // Committed from here on, so nothing below may fail the call: the caller would take the task for not learned.
+            // A failed checkpoint leaves the transaction in the log (replayed when the database is opened again).
+            try
+            {
+                _db.Checkpoint();
+            }
+            catch (Exception e) when (IsStorageFailure(e))
+            {
+                _broken = true;
+            }
         });
 
-        if (payload is not null && payload != testBlob && !ReferencedBlobs().Contains(payload))
+        try
         {
-            Blobs.Delete(payload);
+            if (payload is not null && payload != testBlob && !ReferencedBlobs().Contains(payload))
+            {
+                Blobs.Delete(payload);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteException)
+        {
+            // No record names the payload any more: the next start collects it.
         }
 
         return version;
@@ -334,21 +377,23 @@ public sealed class AgentStore : IDisposable
         });
     }
 
-    /// <summary>Marks a task as failed with its reason; it leaves the queue.</summary>
-    public void MarkFailed(string taskId, string reason)
+    /// <summary>Marks a queued task as failed with its reason; it leaves the queue. A task already committed (learned
+    /// or held back by the gate) stays as it is: false then.</summary>
+    public bool MarkFailed(string taskId, string reason)
     {
-        Locked(() =>
+        return Locked(() =>
         {
             var task = _tasks.FindById(taskId);
-            if (task is null)
+            if (task is null || task.State is not (TaskState.Queued or TaskState.Failed))
             {
-                return;
+                return false;
             }
 
             task.State = TaskState.Failed;
             task.Error = reason;
             _tasks.Update(task);
             _db.Checkpoint();
+            return true;
         });
     }
 

@@ -112,3 +112,43 @@ internal sealed class StoreSetting
 
     public long Value { get; set; }
 }
+
+/// <summary>
+/// How the store maps records to BSON. Per-task accuracy figures are stored as [taskId, percent] pairs, not as a
+/// document: LiteDB's document keys compare ignoring case, which would merge the figures of "A" and "a". Non-finite
+/// figures are dropped both ways (an empty held-out set once stored NaN, which JSON cannot carry).
+/// </summary>
+internal static class StoreMapper
+{
+    public static BsonMapper Create()
+    {
+        var mapper = new BsonMapper();
+        mapper.RegisterType(Serialize, Deserialize);
+        return mapper;
+    }
+
+    private static BsonValue Serialize(Dictionary<string, double> accuracy) =>
+        new BsonArray(accuracy.Where(a => double.IsFinite(a.Value)).Select(a => new BsonArray(a.Key, a.Value)));
+
+    private static Dictionary<string, double> Deserialize(BsonValue value)
+    {
+        var pairs = value switch
+        {
+            BsonArray array => array.Where(p => p.IsArray && p.AsArray.Count == 2).Select(p => (p.AsArray[0].AsString, p.AsArray[1].AsDouble)),
+
+            // Records written before the pairs: a document keyed by task id.
+            BsonDocument document => document.Select(p => (p.Key, p.Value.AsDouble)),
+            _ => [],
+        };
+        var accuracy = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (taskId, percent) in pairs)
+        {
+            if (double.IsFinite(percent))
+            {
+                accuracy[taskId] = percent;
+            }
+        }
+
+        return accuracy;
+    }
+}

@@ -256,9 +256,77 @@ public sealed class TaskPayloadDecoderTests
     [InlineData("-0.1")]
     [InlineData("abc")]
     [InlineData("NaN")]
+    [InlineData("0")]
     public void Test_fraction_outside_0_to_half_is_bad_metadata(string value)
     {
-        Rejected(WithMetadata("test_fraction", value), "bad_metadata", $"'test_fraction' is '{value}'; expected a number in [0, 0.5]");
+        Rejected(WithMetadata("test_fraction", value), "bad_metadata", $"'test_fraction' is '{value}'; expected a number in (0, 0.5]");
+    }
+
+    [Fact]
+    public void Largest_long_label_without_classes_is_bad_classes_with_a_true_count()
+    {
+        // long.MaxValue + 1 overflowed into "not below classes = -9223372036854775808".
+        Rejected(Build(ByteImages([3, 784]), Labels(0, 1, long.MaxValue)), "bad_classes",
+            "the largest label 9223372036854775807 implies 9223372036854775808 classes; at most 10000 are allowed");
+    }
+
+    [Fact]
+    public void Largest_label_at_the_class_limit_is_bad_classes()
+    {
+        Rejected(Build(ByteImages([3, 784]), Labels(0, 1, 10_000)), "bad_classes", "implies 10001 classes");
+    }
+
+    private static DecodedTask Split(int samples, string? testFraction)
+    {
+        var metadata = testFraction is null ? null : new Dictionary<string, string> { ["test_fraction"] = testFraction };
+        var labels = Enumerable.Range(0, samples).Select(i => (long)(i % 2)).ToArray();
+        return TaskPayloadDecoder.Decode(SafeTensorsFile.Write([ByteImages([samples, Features]), Labels(labels)], metadata), Limits);
+    }
+
+    [Fact]
+    public void Nine_samples_at_the_default_test_fraction_are_too_small_and_the_message_says_what_works()
+    {
+        var ex = Assert.Throws<TaskRejectedException>(() => TaskPayloadDecoder.CheckSplit(Split(9, null)));
+
+        Assert.Equal("too_small", ex.Reason);
+        Assert.Equal(
+            "the task has 9 samples; test_fraction 0.1 holds out 0 for testing, and a task needs at least 1 test sample plus 2 to train and validate on: " +
+            "send at least 10 samples, or set test_fraction to at least 0.112",
+            ex.Message);
+    }
+
+    [Fact]
+    public void Two_samples_are_too_small_at_any_test_fraction()
+    {
+        var ex = Assert.Throws<TaskRejectedException>(() => TaskPayloadDecoder.CheckSplit(Split(2, "0.5")));
+
+        Assert.Equal("too_small", ex.Reason);
+        Assert.EndsWith("send at least 3 samples", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(10, null)]
+    [InlineData(3, "0.5")]
+    [InlineData(100, "0.01")]
+    [InlineData(9, "0.112")]
+    public void Smallest_tasks_that_split_are_accepted(int samples, string? testFraction)
+    {
+        TaskPayloadDecoder.CheckSplit(Split(samples, testFraction));
+    }
+
+    [Theory]
+    [InlineData(0.1)]
+    [InlineData(0.3)]
+    [InlineData(0.01)]
+    [InlineData(0.5)]
+    [InlineData(0.007)]
+    public void Suggested_sample_count_is_the_smallest_that_splits(double testFraction)
+    {
+        var ex = Assert.Throws<TaskRejectedException>(() => TaskPayloadDecoder.CheckSplit(Split(2, testFraction.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        int suggested = int.Parse(System.Text.RegularExpressions.Regex.Match(ex.Message, "send at least (\\d+) samples").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+
+        Assert.True(TaskPayloadDecoder.IsLargeEnough(suggested, testFraction));
+        Assert.False(TaskPayloadDecoder.IsLargeEnough(suggested - 1, testFraction));
     }
 
     [Fact]

@@ -319,6 +319,15 @@ public static class TaskPayloadDecoder
                 $"(sample {first / features}, feature {first % features})");
         }
 
+        // The same range as inference: a task trained on another scale would be refused at every infer.
+        int outside = Array.FindIndex(inputs, v => !InputRange.Contains(v));
+        if (outside >= 0)
+        {
+            throw Reject(TaskRejection.OutOfRange,
+                $"x has {inputs[outside].ToString(CultureInfo.InvariantCulture)} at index {outside} (sample {outside / features}, feature {outside % features}); " +
+                $"float inputs are pixels scaled to [0, 1] ({InputRange.Advice})");
+        }
+
         return inputs;
     }
 

@@ -31,6 +31,7 @@ public static class TaskRejection
     public const string BadLabel = "bad_label";
     public const string BadClasses = "bad_classes";
     public const string NonFinite = "non_finite";
+    public const string OutOfRange = "out_of_range";
     public const string Empty = "empty";
     public const string SingleClass = "single_class";
     public const string BadMetadata = "bad_metadata";

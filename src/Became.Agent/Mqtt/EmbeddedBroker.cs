@@ -61,7 +61,7 @@ public sealed class EmbeddedBroker : IAsyncDisposable
             .WithDefaultEndpointPort(_requestedPort)
             // No WithDefaultEndpointReuseAddress(): on Linux .NET turns it into SO_REUSEADDR *and* SO_REUSEPORT, and the
             // latter lets a second broker bind the same port. .NET's listening sockets on Linux have SO_REUSEADDR anyway,
-            // so a quick restart still binds over the previous run's TIME_WAIT connections (EmbeddedBrokerPortTests).
+            // so a quick restart still binds over the previous run's TIME_WAIT connections (EmbeddedBrokerTests).
             .WithPersistentSessions()
             .Build();
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Became.Agent.Configuration;
+using Became.Agent.Intake;
 using Became.Core.Serialization;
 using Microsoft.Extensions.Options;
 using static TorchSharp.torch;
@@ -25,12 +26,6 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
 {
     public const int MaxInputs = 10_000;
 
-    /// <summary>
-    /// How far outside [0, 1] an input may lie. Inputs are pixels scaled to [0, 1]; a little beyond is harmless
-    /// (rounding, resampling overshoot), far beyond is a client's mistake (0-255 values sent as floats) and, at the
-    /// extreme, overflows the normalisation to infinity, so the model could only answer NaN.
-    /// </summary>
-    public const float InputTolerance = 0.5f;
 
     private static readonly byte[] Utf8Bom = [0xEF, 0xBB, 0xBF];
     private readonly AgentOptions _options = options.Value;
@@ -162,11 +157,11 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
                 throw new RequestRejectedException("non_finite", $"Inputs contain NaN or infinite values (input {i / features}, value {i % features}).");
             }
 
-            if (v < -InputTolerance || v > 1 + InputTolerance)
+            if (!InputRange.Contains(v))
             {
                 throw new RequestRejectedException("out_of_range",
                     $"Input {i / features} has {v.ToString(System.Globalization.CultureInfo.InvariantCulture)} at value {i % features}; inputs are pixels scaled to [0, 1] " +
-                    $"(values outside [{-InputTolerance}, {1 + InputTolerance}] are refused; divide 0-255 values by 255, or send uint8 safetensors).");
+                    $"({InputRange.Advice} safetensors).");
             }
         }
     }

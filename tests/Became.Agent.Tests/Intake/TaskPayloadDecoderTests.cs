@@ -32,14 +32,14 @@ public sealed class TaskPayloadDecoderTests
     [Fact]
     public void Float32_inputs_of_shape_n_784_decode_as_given()
     {
-        var x = Floats("x", [3, 784], i => i * 0.5f - 7f);
+        var x = Floats("x", [3, 784], i => i / 4096f - 0.25f);
 
         var task = TaskPayloadDecoder.Decode(Build(x, Labels(1, 0, 1)), Limits);
 
         Assert.False(task.InputsAreBytes);
         Assert.Equal(3, task.Count);
-        Assert.Equal([-7f, -6.5f], task.Inputs[..2]);
-        Assert.Equal(3 * 784 * 0.5f - 7.5f, task.Inputs[^1]);
+        Assert.Equal([-0.25f, 1 / 4096f - 0.25f], task.Inputs[..2]);
+        Assert.Equal((3 * 784 - 1) / 4096f - 0.25f, task.Inputs[^1]);
     }
 
     [Fact]
@@ -237,6 +237,22 @@ public sealed class TaskPayloadDecoderTests
         });
 
         Rejected(Build(x, Labels(0, 1, 0)), "non_finite", "x has 3 non-finite values (NaN or ±Inf); the first is at index 801 (sample 1, feature 17)");
+    }
+
+    [Fact]
+    public void Float_inputs_far_outside_0_to_1_are_out_of_range_as_for_inference()
+    {
+        var x = Floats("x", [3, 784], i => i == 784 + 5 ? 255f : 0.5f);
+
+        Rejected(Build(x, Labels(0, 1, 0)), "out_of_range", "x has 255 at index 789 (sample 1, feature 5)");
+    }
+
+    [Fact]
+    public void Float_inputs_slightly_outside_0_to_1_are_accepted()
+    {
+        var x = Floats("x", [3, 784], i => i % 2 == 0 ? -0.5f : 1.5f);
+
+        Assert.Equal(3, TaskPayloadDecoder.Decode(Build(x, Labels(0, 1, 0)), Limits).Count);
     }
 
     [Fact]

@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 mkdir -p out
-exec dotnet run --project src/Became.Agent -c Release -- run --demo split-fmnist --data-dir out/agent "$@"
+exec dotnet run --project src/Became.Cli -c Release -- run --demo split-fmnist --data-dir out/agent "$@"

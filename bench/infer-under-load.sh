@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-dotnet build src/Became.Agent -c Release -nologo -v q >/dev/null
-became=src/Became.Agent/bin/Release/net10.0/linux-x64/became
+dotnet build src/Became.Cli -c Release -nologo -v q >/dev/null
+became=src/Became.Cli/bin/Release/net10.0/linux-x64/became
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 mqtt=$(free_port); http=$(free_port); token=bench-infer-token-0123456789
 work=$(mktemp -d)

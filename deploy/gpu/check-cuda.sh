@@ -26,10 +26,10 @@ BECAME_TEST_DEVICE=cuda dotnet test tests/Became.Core.Tests -c Release -p:TorchB
 echo "== Core suite (CUDA build)"
 dotnet test tests/Became.Core.Tests -c Release -p:TorchBackend=cuda --no-build
 
-became="src/Became.Agent/bin/Release/net10.0/linux-x64/became"
+bench="src/Became.Bench/bin/Release/net10.0/linux-x64/became-bench"
 for device in cuda cpu; do
   echo "== became bench on $device (split-fmnist, became, seed 0)"
-  "$became" bench --stream split-fmnist --methods became --seeds 0 --device "$device" --json "$out/bench-$device.json"
+  "$bench" --stream split-fmnist --methods became --seeds 0 --device "$device" --json "$out/bench-$device.json"
 done
 
 python3 - "$out/bench-cuda.json" "$out/bench-cpu.json" <<'PY'

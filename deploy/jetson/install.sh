@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Became on a bare-metal Jetson (or any systemd host) as the `became` service.
-#   dotnet publish src/Became.Agent -c Release -r linux-arm64 --self-contained false -p:TorchBackend=l4t -o publish
+#   dotnet publish src/Became.Cli -c Release -r linux-arm64 --self-contained false -p:TorchBackend=l4t -o publish
 #   cp /path/to/libLibTorchSharp.so publish/      # built on the device, see README.md
 #   sudo deploy/jetson/install.sh publish
 set -euo pipefail

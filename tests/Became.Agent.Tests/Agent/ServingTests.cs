@@ -256,8 +256,8 @@ public sealed class ServingTests
         {
             string viaMqtt = Path.Combine(folder, "mqtt.safetensors");
             string viaHttp = Path.Combine(folder, "http.safetensors");
-            int mqttExit = await Hosting.RequestCommands.PullAsync(["--broker", $"{agent.BrokerHost}:{agent.BrokerPort}", "--device", agent.DeviceId, "-o", viaMqtt], TextWriter.Null, TextWriter.Null, CancellationToken.None);
-            int httpExit = await Hosting.RequestCommands.PullAsync(["--http", http.BaseAddress!.ToString(), "--token", Token, "--version", "1", "-o", viaHttp], TextWriter.Null, TextWriter.Null, CancellationToken.None);
+            int mqttExit = await Became.Cli.Tools.RequestCommands.PullAsync(["--broker", $"{agent.BrokerHost}:{agent.BrokerPort}", "--device", agent.DeviceId, "-o", viaMqtt], TextWriter.Null, TextWriter.Null, CancellationToken.None);
+            int httpExit = await Became.Cli.Tools.RequestCommands.PullAsync(["--http", http.BaseAddress!.ToString(), "--token", Token, "--version", "1", "-o", viaHttp], TextWriter.Null, TextWriter.Null, CancellationToken.None);
 
             Assert.Equal(0, mqttExit);
             Assert.Equal(0, httpExit);

@@ -1,4 +1,4 @@
-using Became.Agent.Bench;
+using Became.Bench;
 
 namespace Became.Agent.Tests.Bench;
 

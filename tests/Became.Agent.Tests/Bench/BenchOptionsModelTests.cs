@@ -1,4 +1,4 @@
-using Became.Agent.Bench;
+using Became.Bench;
 using Became.Core.Models;
 using Became.Core.Projection;
 

@@ -1,4 +1,4 @@
-using Became.Agent.Bench;
+using Became.Bench;
 using SkiaSharp;
 
 namespace Became.Agent.Tests.Bench;

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Became.Agent.Bench;
+using Became.Bench;
 
 namespace Became.Agent.Tests.Bench;
 

@@ -1,4 +1,4 @@
-using Became.Agent.Bench;
+using Became.Bench;
 using Became.Core.Evaluation;
 
 namespace Became.Agent.Tests.Bench;

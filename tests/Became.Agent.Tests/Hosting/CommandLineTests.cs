@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Became.Agent.Cli;
+using Became.Cli;
 using Became.Agent.Tests.Mqtt;
 
 // Not ...Tests.Hosting: that namespace would shadow Became.Agent.Hosting in tests that write Hosting.AgentHost.

@@ -24,8 +24,8 @@ public sealed partial class DeployFilesTests : IDisposable
     }
 
     [Theory]
-    [InlineData(Became.Agent.Hosting.ExitCodes.BrokerRefused)]
-    [InlineData(Became.Agent.Hosting.ExitCodes.Usage)]
+    [InlineData(ExitCodes.BrokerRefused)]
+    [InlineData(ExitCodes.Usage)]
     public void Unit_does_not_restart_after_a_refusal_or_a_usage_error(int exitCode)
     {
         string line = File.ReadAllLines(Path.Combine(Jetson, "became.service")).Select(l => l.Trim()).Single(l => l.StartsWith("RestartPreventExitStatus=", StringComparison.Ordinal));

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Became.Agent.Hosting;
+using Became.Cli.Tools;
 using Became.Agent.Jobs;
 using Became.Agent.Tests.Agent;
 using Became.Agent.Tests.Mqtt;

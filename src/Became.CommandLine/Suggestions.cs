@@ -1,4 +1,4 @@
-namespace Became.Agent.Cli;
+namespace Became.CommandLine;
 
 /// <summary>The nearest valid name to a misspelled one (edit distance), for "did you mean" hints.</summary>
 public static class Suggestions

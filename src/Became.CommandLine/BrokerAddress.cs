@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Became.Agent.Hosting;
+namespace Became.CommandLine;
 
 /// <summary>The HOST:PORT form of <c>--broker</c>, shared by every command that takes it.</summary>
 public static class BrokerAddress

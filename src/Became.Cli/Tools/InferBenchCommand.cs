@@ -3,10 +3,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using Became.Agent.Cli;
 using Became.Core.Data;
 
-namespace Became.Agent.Hosting;
+namespace Became.Cli.Tools;
 
 /// <summary>What <c>became bench-infer</c> measured: request counts, throughput and latency from each request's scheduled start.</summary>
 public sealed record InferBenchResult(int Sent, int Succeeded, int Failed, double Seconds, double RequestsPerSecond, double P50Milliseconds, double P99Milliseconds, double MaxMilliseconds);

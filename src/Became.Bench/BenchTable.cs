@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary>Renders a bench summary as a plain-text table aligned for a monospace console.</summary>
 public static class BenchTable

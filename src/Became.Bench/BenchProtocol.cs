@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary>The settings a bench ran under, written at the head of its report.</summary>
 /// <param name="Stream">The task stream, e.g. split-fmnist or permuted-fmnist.</param>

@@ -4,7 +4,7 @@ using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
-namespace Became.Agent.Hosting;
+namespace Became.Cli.Tools;
 
 /// <summary>One MQTT 5 client that keeps many infer requests in flight, matching replies by correlation data.</summary>
 internal sealed class InferBenchMqtt : IAsyncDisposable

@@ -1,4 +1,4 @@
-namespace Became.Agent.Hosting;
+namespace Became.CommandLine;
 
 /// <summary>The exit codes of every <c>became</c> command, in one place (the README's table lists the same).</summary>
 public static class ExitCodes

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary>Reads and writes <see cref="BenchReport"/> as indented camelCase JSON.</summary>
 public static class BenchReportJson

@@ -1,4 +1,4 @@
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary>A method's reference figures (e.g. the authors' published ones) to show beside ours.</summary>
 /// <param name="AccMean">Reference mean ACC, percent.</param>

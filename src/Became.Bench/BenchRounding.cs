@@ -1,4 +1,4 @@
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary>How many decimals each kind of figure keeps in a report.</summary>
 internal static class BenchRounding

@@ -1,6 +1,6 @@
 using Became.Core.Evaluation;
 
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary>One run of one method with one seed, as written in the report (accuracies in percent, rounded).</summary>
 /// <param name="Method">The method's name.</param>

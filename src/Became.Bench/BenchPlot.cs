@@ -1,7 +1,7 @@
 using System.Globalization;
 using SkiaSharp;
 
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary>Where <see cref="BenchPlot.Save"/> wrote its PNG and which font drew its text.</summary>
 /// <param name="Path">The PNG file written.</param>

@@ -1,6 +1,6 @@
 using Became.Core.Evaluation;
 
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary>What <c>became bench</c> writes: the protocol, every run, and a per-method summary.</summary>
 /// <param name="Protocol">The settings the bench ran under.</param>

@@ -5,7 +5,7 @@ using Became.Core.Models;
 using Became.Core.Projection;
 using Became.Core.Training;
 
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary>The parsed command line of <c>became bench</c>.</summary>
 public sealed record BenchOptions
@@ -67,7 +67,7 @@ public sealed record BenchOptions
     {
         var line = new BenchCommandLine();
         var parsed = line.Command.Parse(args);
-        return parsed.Errors.Count > 0 ? throw new ArgumentException(Cli.BecameCli.Describe(parsed)) : line.Read(parsed);
+        return parsed.Errors.Count > 0 ? throw new ArgumentException(CommandLineRunner.Describe(parsed, BenchCommand.Name)) : line.Read(parsed);
     }
 
     /// <summary>The learner settings for one method.</summary>

@@ -1,4 +1,4 @@
-using Became.Agent.Cli;
+using Became.Cli;
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>

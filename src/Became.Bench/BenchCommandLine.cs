@@ -1,13 +1,12 @@
 using System.CommandLine;
-using Became.Agent.Cli;
 using Became.Core.Merging;
 using Became.Core.Models;
 using Became.Core.Projection;
 using Became.Core.Training;
 
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
-/// <summary><c>became bench</c>'s options (System.CommandLine) and their translation into <see cref="BenchOptions"/>.</summary>
+/// <summary><c>became bench</c>'s (became-bench's) options (System.CommandLine) and their translation into <see cref="BenchOptions"/>.</summary>
 internal sealed class BenchCommandLine
 {
     private readonly Option<string> _stream = new Option<string>("--stream") { Description = "task stream (default split-fmnist)", DefaultValueFactory = _ => "split-fmnist" }.AcceptOnlyFromAmong("split-fmnist", "permuted-fmnist");
@@ -47,7 +46,7 @@ internal sealed class BenchCommandLine
             }
         });
         _device.Validators.Add(r => CheckDevice(r));
-        Command = new Command("bench", "offline benchmark of the methods on split-fmnist or permuted-fmnist: accuracy table, JSON report and plot")
+        Command = new RootCommand("became bench — offline benchmark of the methods on split-fmnist or permuted-fmnist: accuracy table, JSON report and plot")
         {
             _stream, _methods, _seeds, _epochs, _batchSize, _lr, _fisher, _fisherLabels, _fisherBatch, _projectionSite, _model, _projection,
             _sgpScale, _hidden, _thresholds, _thresholdIncrement, _memorySamples, _layerSamples, _trainPerTask, _tasks, _threads, _device,
@@ -65,8 +64,8 @@ internal sealed class BenchCommandLine
         }
     }
 
-    /// <summary>The <c>bench</c> command with these options (its action is set by <see cref="BenchCommand"/>).</summary>
-    public Command Command { get; }
+    /// <summary>The became-bench root command with these options (its action is set by <see cref="BenchCommand"/>).</summary>
+    public RootCommand Command { get; }
 
     /// <summary>The options of a successful parse; throws <see cref="ArgumentException"/> for values that do not fit together.</summary>
     public BenchOptions Read(ParseResult parsed)

@@ -1,6 +1,6 @@
 using Became.Core.Evaluation;
 
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary>One method's figures over its seeds: means and population standard deviations (numpy's default ddof=0).</summary>
 /// <param name="Method">The method's name.</param>

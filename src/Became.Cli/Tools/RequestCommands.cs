@@ -3,13 +3,12 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
-using Became.Agent.Cli;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
 
-namespace Became.Agent.Hosting;
+namespace Became.Cli.Tools;
 
 /// <summary><c>became pull</c> and <c>became infer</c>: ask a device for its model or a prediction, over MQTT 5
 /// request/response or HTTP.</summary>

@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
-using Became.Agent.Cli;
+using Became.Agent.Hosting;
 using Became.Agent.Intake;
 using Became.Core.Data;
 using Became.Core.Serialization;
 
-namespace Became.Agent.Hosting;
+namespace Became.Cli.Tools;
 
 /// <summary><c>became publish</c>: checks tasks locally, sends a benchmark stream or one task file to a device over
 /// MQTT, and with <c>--wait</c> follows the device's events until each task is accepted (or deployed).</summary>

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
-using Became.Agent.Cli;
 using System.Globalization;
+using System.Reflection;
 using Became.Core.Data;
 using Became.Core.Evaluation;
 using Became.Core.Merging;
@@ -9,16 +9,23 @@ using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Projection;
 
-namespace Became.Agent.Bench;
+namespace Became.Bench;
 
 /// <summary><c>became bench</c>: every method over a task stream for several seeds, with table, JSON and plot.</summary>
 public static class BenchCommand
 {
+    /// <summary>How messages name the program (it is run as <c>became bench</c>).</summary>
+    public const string Name = "became bench";
+
     /// <summary>Runs <c>became bench ARGS</c>.</summary>
     public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
-        BecameCli.RunAsync(["bench", .. args], output, error, cancellationToken).GetAwaiter().GetResult();
+        RunAsync(args, output, error, cancellationToken).GetAwaiter().GetResult();
 
-    internal static Command Create()
+    /// <summary>Parses <paramref name="args"/> and runs the benchmark; never throws (but for a cancelled token: 130).</summary>
+    public static Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        CommandLineRunner.RunAsync(Create(), Name, args, output, error, isUnreachable: null, cancellationToken);
+
+    internal static RootCommand Create()
     {
         var line = new BenchCommandLine();
         line.Command.SetAction((parsed, cancellationToken) =>
@@ -35,7 +42,18 @@ public static class BenchCommand
 
             return Task.FromResult(Run(options, parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error, cancellationToken));
         });
+        CommandLineRunner.SetVersion(line.Command, VersionLine);
         return line.Command;
+    }
+
+    /// <summary>became-bench's version and libtorch backend, from this assembly's stamp (no libtorch load).</summary>
+    public static string VersionLine()
+    {
+        var assembly = typeof(BenchCommand).Assembly;
+        string version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+            ?? assembly.GetName().Version?.ToString() ?? "unknown";
+        string backend = assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "TorchBackend")?.Value ?? "unknown";
+        return $"became-bench {version} (libtorch backend: {backend})";
     }
 
     /// <summary>Runs the benchmark with parsed options.</summary>

@@ -32,7 +32,12 @@ public static class BenchDispatch
 
     /// <summary>Runs became-bench with <paramref name="args"/>, its outputs copied to <paramref name="output"/> and
     /// <paramref name="error"/>; its exit code, or 2 with one line when it is not installed.</summary>
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        RunAsync(args, output, error, AppContext.BaseDirectory, cancellationToken);
+
+    /// <summary>As <see cref="RunAsync(IReadOnlyList{string}, TextWriter, TextWriter, CancellationToken)"/>, looking for
+    /// became-bench in <paramref name="folder"/>.</summary>
+    internal static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, string folder, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
@@ -40,7 +45,7 @@ public static class BenchDispatch
         // On the console became-bench writes there itself (its progress line needs a terminal); otherwise its
         // outputs are copied into the given writers.
         bool console = ReferenceEquals(output, Console.Out) && ReferenceEquals(error, Console.Error);
-        if (StartInfo(args, AppContext.BaseDirectory, redirect: !console) is not { } start)
+        if (StartInfo(args, folder, redirect: !console) is not { } start)
         {
             await error.WriteLineAsync(Missing).ConfigureAwait(false);
             return ExitCodes.Usage;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Became.Bench;
 
-namespace Became.Agent.Tests.Bench;
+namespace Became.Bench.Tests;
 
 public sealed class BenchReportJsonTests
 {

@@ -2,7 +2,7 @@ using Became.Bench;
 using Became.Core.Models;
 using Became.Core.Projection;
 
-namespace Became.Agent.Tests.Bench;
+namespace Became.Bench.Tests;
 
 /// <summary><c>became bench --model/--projection</c> and the conv GPM defaults they bring.</summary>
 public sealed class BenchOptionsModelTests

@@ -1,6 +1,6 @@
 using Became.Bench;
 
-namespace Became.Agent.Tests.Bench;
+namespace Became.Bench.Tests;
 
 /// <summary><c>became bench --device</c>: parsed, recorded in the report, and refused when it cannot be honoured.</summary>
 public sealed class BenchDeviceTests

@@ -1,7 +1,7 @@
 using Became.Bench;
 using Became.Core.Evaluation;
 
-namespace Became.Agent.Tests.Bench;
+namespace Became.Bench.Tests;
 
 /// <summary>Hand-made run results with figures worked out by hand, and a larger synthetic bench for plots.</summary>
 internal static class BenchSamples

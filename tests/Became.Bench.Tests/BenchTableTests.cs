@@ -1,6 +1,6 @@
 using Became.Bench;
 
-namespace Became.Agent.Tests.Bench;
+namespace Became.Bench.Tests;
 
 public sealed class BenchTableTests
 {

@@ -1,7 +1,7 @@
 using Became.Bench;
 using SkiaSharp;
 
-namespace Became.Agent.Tests.Bench;
+namespace Became.Bench.Tests;
 
 public sealed class BenchPlotTests
 {

@@ -11,7 +11,7 @@ namespace Became.Agent.Cli;
 /// <c>--Section:Key=value</c> (or <c>--Section:Key value</c>); the flags become those settings, and
 /// <see cref="AgentHost.RunAsync"/> rejects keys no setting reads.
 /// </summary>
-internal static class AgentCommandLine
+public static class AgentCommandLine
 {
     public static Command Create()
     {

@@ -56,6 +56,9 @@ public interface IContinualNetwork : IDisposable
     /// <summary>Class count of each head.</summary>
     IReadOnlyList<int> HeadClasses { get; }
 
+    /// <summary>What the network is, for its model file's <c>architecture</c> metadata (heads as of now).</summary>
+    NetworkArchitecture Architecture { get; }
+
     /// <summary>Adds a head for a new task and returns its index.</summary>
     int AddHead(int classes);
 

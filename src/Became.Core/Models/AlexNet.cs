@@ -155,7 +155,7 @@ public sealed class AlexNet : IContinualNetwork
     public bool IsLinearStack => false;
 
     /// <summary>Always null: input-side projection needs a linear stack; the learner projects gradients instead.</summary>
-    public Projection.GradientProjector? InputProjector
+    public ILayerInputProjection? InputProjector
     {
         get => null;
         set

@@ -66,8 +66,8 @@ public interface IContinualNetwork : IDisposable
     IReadOnlyList<NamedParameter> HeadParameters(int head);
 
     /// <summary>When set, shared layers route their inputs through it so their weight gradients come out
-    /// projected (<see cref="Projection.ProjectionSite.Inputs"/>); null for the plain forward pass.</summary>
-    Projection.GradientProjector? InputProjector { get; set; }
+    /// projected (the learner's input-side projection); null for the plain forward pass.</summary>
+    ILayerInputProjection? InputProjector { get; set; }
 
     /// <summary>Training mode: dropout is active. Batch norm (where present) always normalises with the batch's
     /// own statistics, as the reference does (no running statistics). False by default.</summary>

@@ -73,7 +73,7 @@ public sealed class MultiHeadMlp : IContinualNetwork
 
     public Device Device => _device;
 
-    public Projection.GradientProjector? InputProjector { get; set; }
+    public ILayerInputProjection? InputProjector { get; set; }
 
     public bool IsLinearStack => true;
 

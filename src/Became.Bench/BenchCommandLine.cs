@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Became.Core;
 using Became.Core.Merging;
 using Became.Core.Models;
 using Became.Core.Projection;
@@ -104,9 +105,9 @@ internal sealed class BenchCommandLine
             // The reference's conv GPM settings unless given.
             o = o with
             {
-                Thresholds = thresholdsGiven ? o.Thresholds : [0.97],
-                ThresholdIncrement = incrementGiven ? o.ThresholdIncrement : 0.003,
-                LayerSamples = o.LayerSamples ?? ModelSpec.AlexNetMemorySamples,
+                Thresholds = thresholdsGiven ? o.Thresholds : ReferenceProtocol.AlexNet.Thresholds,
+                ThresholdIncrement = incrementGiven ? o.ThresholdIncrement : ReferenceProtocol.AlexNet.ThresholdIncrement,
+                LayerSamples = o.LayerSamples ?? ReferenceProtocol.AlexNet.LayerSamples,
 
                 // Batch norm couples a batch's samples: there is no per-sample gradient, so the Fisher is the batch estimator.
                 Fisher = FisherEstimator.Batch,

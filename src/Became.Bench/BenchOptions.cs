@@ -1,4 +1,5 @@
 using System.Globalization;
+using Became.Core;
 using Became.Core.Data;
 using Became.Core.Merging;
 using Became.Core.Models;
@@ -26,21 +27,21 @@ public sealed record BenchOptions
 
     public ProjectionSite ProjectionSite { get; init; } = ProjectionSite.Inputs;
 
-    public IReadOnlyList<int> Hidden { get; init; } = [100, 100];
+    public IReadOnlyList<int> Hidden { get; init; } = ReferenceProtocol.Mlp.HiddenSizes;
 
-    public ModelSpec Model { get; init; } = ModelSpec.Mlp([100, 100]);
+    public ModelSpec Model { get; init; } = ModelSpec.Mlp(ReferenceProtocol.Mlp.HiddenSizes);
 
     public ProjectionKind Projection { get; init; } = ProjectionKind.Gpm;
 
-    public double SgpScale { get; init; } = 10;
+    public double SgpScale { get; init; } = ReferenceProtocol.SgpScale;
 
-    public double ThresholdIncrement { get; init; }
+    public double ThresholdIncrement { get; init; } = ReferenceProtocol.Mlp.ThresholdIncrement;
 
     public IReadOnlyList<int>? LayerSamples { get; init; }
 
-    public IReadOnlyList<double> Thresholds { get; init; } = [0.95, 0.99];
+    public IReadOnlyList<double> Thresholds { get; init; } = ReferenceProtocol.Mlp.Thresholds;
 
-    public int MemorySamples { get; init; } = 300;
+    public int MemorySamples { get; init; } = ReferenceProtocol.Mlp.MemorySamples;
 
     public int TrainPerTask { get; init; } = 10000;
 

@@ -1,3 +1,4 @@
+using Became.Core;
 using Became.Core.Models;
 using Became.Core.Merging;
 using Became.Core.Projection;
@@ -108,9 +109,9 @@ public sealed class ModelOptions
         Spec.Create(InputShape.Select(d => (long)d).ToArray(), device, seed);
 
     /// <summary>Inputs are scaled to [0,1] (uint8 / 255; float32 taken as already scaled), then (x - mean) / std.</summary>
-    public double NormalizationMean { get; set; } = 0.2860;
+    public double NormalizationMean { get; set; } = ReferenceProtocol.NormalizationMean;
 
-    public double NormalizationStd { get; set; } = 0.3530;
+    public double NormalizationStd { get; set; } = ReferenceProtocol.NormalizationStd;
 
     public int Features => InputShape.Aggregate(1, (a, b) => a * b);
 }
@@ -121,15 +122,15 @@ public sealed class TrainingDefaults
     /// <summary>finetune, gpm, became or fixed.</summary>
     public string Method { get; set; } = "became";
 
-    public int Epochs { get; set; } = 5;
+    public int Epochs { get; set; } = ReferenceProtocol.Epochs;
 
-    public int BatchSize { get; set; } = 10;
+    public int BatchSize { get; set; } = ReferenceProtocol.BatchSize;
 
-    public double LearningRate { get; set; } = 0.01;
+    public double LearningRate { get; set; } = ReferenceProtocol.LearningRate;
 
     public double[] Thresholds { get; set; } = [];
 
-    public int MemorySamples { get; set; } = 300;
+    public int MemorySamples { get; set; } = ReferenceProtocol.Mlp.MemorySamples;
 
     /// <summary>Samples per shared layer's representation matrix; empty = <see cref="MemorySamples"/> for an MLP,
     /// the reference's 24, 100, 100, 125, 125 for AlexNet.</summary>
@@ -142,7 +143,7 @@ public sealed class TrainingDefaults
     public string Projection { get; set; } = "gpm";
 
     /// <summary>SGP's scale coefficient s.</summary>
-    public double SgpScale { get; set; } = 10;
+    public double SgpScale { get; set; } = ReferenceProtocol.SgpScale;
 
     /// <summary>exact or batch.</summary>
     public string Fisher { get; set; } = "exact";
@@ -160,8 +161,8 @@ public sealed class TrainingDefaults
         {
             Thresholds = Thresholds,
             Samples = MemorySamples,
-            LayerSamples = LayerSamples.Length > 0 ? LayerSamples : model.IsAlexNet ? ModelSpec.AlexNetMemorySamples : null,
-            ThresholdIncrement = ThresholdIncrement ?? (model.IsAlexNet ? 0.003 : 0),
+            LayerSamples = LayerSamples.Length > 0 ? LayerSamples : model.IsAlexNet ? ReferenceProtocol.AlexNet.LayerSamples : null,
+            ThresholdIncrement = ThresholdIncrement ?? (model.IsAlexNet ? ReferenceProtocol.AlexNet.ThresholdIncrement : ReferenceProtocol.Mlp.ThresholdIncrement),
             Projection = Projection == "sgp" ? ProjectionKind.Sgp : ProjectionKind.Gpm,
             ScaleCoefficient = SgpScale,
         },
@@ -220,9 +221,9 @@ public sealed class JobOptions
 public sealed class AgentOptionsDefaults : Microsoft.Extensions.Options.IPostConfigureOptions<AgentOptions>
 {
     public static readonly int[] InputShape = [784];
-    public static readonly int[] HiddenSizes = [100, 100];
-    public static readonly double[] Thresholds = [0.95, 0.99];
-    public static readonly double[] AlexNetThresholds = [0.97];
+    public static readonly int[] HiddenSizes = [.. ReferenceProtocol.Mlp.HiddenSizes];
+    public static readonly double[] Thresholds = [.. ReferenceProtocol.Mlp.Thresholds];
+    public static readonly double[] AlexNetThresholds = [.. ReferenceProtocol.AlexNet.Thresholds];
 
     public void PostConfigure(string? name, AgentOptions options)
     {

@@ -95,35 +95,12 @@ public static class ModelFiles
                 .Select(kv => SafeTensorsFile.FromTensor(kv.Key[LearnerCheckpoint.ModelPrefix.Length..], kv.Value));
             var state = exported.Where(kv => !kv.Key.StartsWith(LearnerCheckpoint.ModelPrefix, StringComparison.Ordinal))
                 .Select(kv => SafeTensorsFile.FromTensor(kv.Key, kv.Value));
-            object architecture = learner.Network is AlexNet alexNet
-                ? new
-                {
-                    kind = "alexnet",
-                    inputShape = options.Model.InputShape,
-                    widthMultiplier = alexNet.WidthMultiplier,
-                    channels = alexNet.Channels,
-                    kernels = new[] { 4, 3, 2 },
-                    hiddenSize = alexNet.HiddenSize,
-                    activation = "relu",
-                    bias = false,
-                    batchNorm = "batch statistics (no running statistics), eps 1e-5",
-                    heads = learner.Network.HeadClasses,
-                }
-                : new
-                {
-                    kind = "mlp",
-                    inputShape = options.Model.InputShape,
-                    hiddenSizes = options.Model.HiddenSizes,
-                    activation = "relu",
-                    bias = false,
-                    heads = learner.Network.HeadClasses,
-                };
             var metadata = new Dictionary<string, string>
             {
                 ["format"] = Format,
                 ["version"] = version.ToString(CultureInfo.InvariantCulture),
                 ["parent"] = parent.ToString(CultureInfo.InvariantCulture),
-                ["architecture"] = JsonSerializer.Serialize(architecture),
+                ["architecture"] = learner.Network.Architecture.ToJson(),
                 ["tasks"] = JsonSerializer.Serialize(taskIds),
                 ["normalization"] = JsonSerializer.Serialize(new { scale = "uint8/255", mean = options.Model.NormalizationMean, std = options.Model.NormalizationStd }),
                 ["createdAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),

@@ -19,6 +19,7 @@ public sealed class AlexNet : IContinualNetwork
     private static readonly int[] KernelSizes = [4, 3, 2];
     private const int BaseHidden = 2048;
     private const double NormEps = 1e-5;
+    private const string NormDescription = "batch statistics (no running statistics), eps 1e-5";
 
     // The reference drops 20% after the first two convolutions and 50% after the third and the linear layers.
     private static readonly double[] DropoutRates = [0.2, 0.2, 0.5, 0.5, 0.5];
@@ -43,6 +44,7 @@ public sealed class AlexNet : IContinualNetwork
             throw new ArgumentOutOfRangeException(nameof(widthMultiplier), widthMultiplier, "The width multiplier must be a positive number.");
         }
 
+        Native.TorchRuntime.EnsureInitialized(nameof(AlexNet));
         _device = device ?? CPU;
         _generator = seed is long value ? new Generator(unchecked((ulong)value)) : null;
         InputChannels = channels;
@@ -103,6 +105,21 @@ public sealed class AlexNet : IContinualNetwork
 
     public int InputChannels { get; }
 
+    /// <summary>The input shape as the builder gave it: [channels, height, width] (the default) or [height, width]
+    /// for one channel. Only <see cref="Architecture"/> reads it.</summary>
+    public IReadOnlyList<long> InputShape
+    {
+        get => _inputShape ?? [InputChannels, InputHeight, InputWidth];
+        init => _inputShape = value.SequenceEqual([InputChannels, InputHeight, InputWidth]) || value.SequenceEqual([InputHeight, InputWidth]) && InputChannels == 1
+            ? value.ToArray()
+            : throw new ArgumentException($"Input shape [{string.Join(", ", value)}] is not [{InputChannels}, {InputHeight}, {InputWidth}].", nameof(value));
+    }
+
+    private readonly IReadOnlyList<long>? _inputShape;
+
+    public NetworkArchitecture Architecture =>
+        new AlexNetArchitecture(InputShape, WidthMultiplier, Channels, [.. KernelSizes], HiddenSize, NormDescription, _headClasses.ToArray());
+
     public int InputHeight { get; }
 
     public int InputWidth { get; }
@@ -138,7 +155,7 @@ public sealed class AlexNet : IContinualNetwork
     public bool IsLinearStack => false;
 
     /// <summary>Always null: input-side projection needs a linear stack; the learner projects gradients instead.</summary>
-    public Projection.GradientProjector? InputProjector
+    public ILayerInputProjection? InputProjector
     {
         get => null;
         set

@@ -56,6 +56,9 @@ public interface IContinualNetwork : IDisposable
     /// <summary>Class count of each head.</summary>
     IReadOnlyList<int> HeadClasses { get; }
 
+    /// <summary>What the network is, for its model file's <c>architecture</c> metadata (heads as of now).</summary>
+    NetworkArchitecture Architecture { get; }
+
     /// <summary>Adds a head for a new task and returns its index.</summary>
     int AddHead(int classes);
 
@@ -63,8 +66,8 @@ public interface IContinualNetwork : IDisposable
     IReadOnlyList<NamedParameter> HeadParameters(int head);
 
     /// <summary>When set, shared layers route their inputs through it so their weight gradients come out
-    /// projected (<see cref="Projection.ProjectionSite.Inputs"/>); null for the plain forward pass.</summary>
-    Projection.GradientProjector? InputProjector { get; set; }
+    /// projected (the learner's input-side projection); null for the plain forward pass.</summary>
+    ILayerInputProjection? InputProjector { get; set; }
 
     /// <summary>Training mode: dropout is active. Batch norm (where present) always normalises with the batch's
     /// own statistics, as the reference does (no running statistics). False by default.</summary>

@@ -19,10 +19,10 @@ public enum Architecture
 public sealed record ModelSpec(Architecture Architecture, IReadOnlyList<int> HiddenSizes, double Width = 1.0)
 {
     /// <summary>The reference's multi-head MLP widths.</summary>
-    public static IReadOnlyList<int> DefaultHidden { get; } = [100, 100];
+    public static IReadOnlyList<int> DefaultHidden => ReferenceProtocol.Mlp.HiddenSizes;
 
     /// <summary>Samples per representation matrix in the reference's AlexNet GPM (conv1..3, fc1, fc2).</summary>
-    public static IReadOnlyList<int> AlexNetMemorySamples { get; } = [24, 100, 100, 125, 125];
+    public static IReadOnlyList<int> AlexNetMemorySamples => ReferenceProtocol.AlexNet.LayerSamples;
 
     /// <summary>An MLP spec.</summary>
     public static ModelSpec Mlp(IReadOnlyList<int> hiddenSizes) => new(Architecture.Mlp, hiddenSizes);
@@ -68,13 +68,13 @@ public sealed record ModelSpec(Architecture Architecture, IReadOnlyList<int> Hid
 
         if (Architecture == Architecture.Mlp)
         {
-            return new MultiHeadMlp(checked((int)inputShape.Aggregate(1L, (a, b) => a * b)), HiddenSizes, device, seed);
+            return new MultiHeadMlp(checked((int)inputShape.Aggregate(1L, (a, b) => a * b)), HiddenSizes, device, seed) { InputShape = inputShape };
         }
 
         return inputShape.Count switch
         {
-            3 => new AlexNet((int)inputShape[0], (int)inputShape[1], (int)inputShape[2], Width, device, seed),
-            2 => new AlexNet(1, (int)inputShape[0], (int)inputShape[1], Width, device, seed),
+            3 => new AlexNet((int)inputShape[0], (int)inputShape[1], (int)inputShape[2], Width, device, seed) { InputShape = inputShape },
+            2 => new AlexNet(1, (int)inputShape[0], (int)inputShape[1], Width, device, seed) { InputShape = inputShape },
             _ => throw new ArgumentException($"AlexNet needs an image input shape [channels, height, width] or [height, width]; got [{string.Join(", ", inputShape)}]."),
         };
     }

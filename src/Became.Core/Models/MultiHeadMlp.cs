@@ -29,6 +29,7 @@ public sealed class MultiHeadMlp : IContinualNetwork
             throw new ArgumentException("An MLP needs at least one hidden layer of positive width.", nameof(hiddenSizes));
         }
 
+        Native.TorchRuntime.EnsureInitialized(nameof(MultiHeadMlp));
         _device = device ?? CPU;
         _generator = seed is long value ? new Generator(unchecked((ulong)value)) : null;
         InputSize = inputSize;
@@ -46,6 +47,20 @@ public sealed class MultiHeadMlp : IContinualNetwork
 
     public int InputSize { get; }
 
+    /// <summary>The input shape as the builder gave it (default [<see cref="InputSize"/>]); its product must be
+    /// <see cref="InputSize"/>. Only <see cref="Architecture"/> reads it.</summary>
+    public IReadOnlyList<long> InputShape
+    {
+        get => _inputShape ?? [InputSize];
+        init => _inputShape = value.Aggregate(1L, (a, b) => a * b) == InputSize
+            ? value.ToArray()
+            : throw new ArgumentException($"Input shape [{string.Join(", ", value)}] does not have {InputSize} elements.", nameof(value));
+    }
+
+    private readonly IReadOnlyList<long>? _inputShape;
+
+    public NetworkArchitecture Architecture => new MlpArchitecture(InputShape, HiddenSizes, _headClasses.ToArray());
+
     public IReadOnlyList<int> HiddenSizes { get; }
 
     public IReadOnlyList<SharedLayer> SharedLayers => _layers;
@@ -58,7 +73,7 @@ public sealed class MultiHeadMlp : IContinualNetwork
 
     public Device Device => _device;
 
-    public Projection.GradientProjector? InputProjector { get; set; }
+    public ILayerInputProjection? InputProjector { get; set; }
 
     public bool IsLinearStack => true;
 

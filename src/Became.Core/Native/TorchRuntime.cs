@@ -20,7 +20,12 @@ public sealed record TorchNativeStatus(string? LibTorchSharpPath, IReadOnlyList<
 /// Brings up TorchSharp's native backend exactly once, before any tensor is made. Where the system
 /// libstdc++ lacks a version that libLibTorchSharp only needs for a marker symbol (Debian 12, Ubuntu 22.04),
 /// it loads a patched private copy instead of the shipped file and routes TorchSharp's P/Invokes to it,
-/// so exactly one copy is ever mapped (two copies side by side crash the process).
+/// so exactly one copy is ever mapped (two copies side by side crash the process). Nothing calls it implicitly:
+/// every program that makes tensors calls <see cref="Initialize"/> once at start (<c>became run</c>, <c>became bench</c>,
+/// the test assemblies' module initializers, the benchmarks). <see cref="CudaAvailability.Probe"/> and
+/// <see cref="TorchBackendInfo.Current"/> call it themselves; the networks' constructors check it, so a missed call
+/// is a clear <see cref="InvalidOperationException"/> there rather than the loader's GLIBCXX error (a bare
+/// <c>torch.*</c> call before it still meets the loader's error).
 /// </summary>
 public static class TorchRuntime
 {
@@ -53,6 +58,21 @@ public static class TorchRuntime
         {
             _status ??= Prepare();
             return _status;
+        }
+    }
+
+    /// <summary>Whether <see cref="Initialize"/> has completed in this process.</summary>
+    public static bool IsInitialized => Volatile.Read(ref _status) is not null;
+
+    /// <summary>Throws a clear <see cref="InvalidOperationException"/> when <see cref="Initialize"/> was not called:
+    /// the first tensor would otherwise load the shipped libLibTorchSharp, which fails on Debian 12 with a GLIBCXX
+    /// error, or is mapped beside the patched copy later (two copies crash the process).</summary>
+    /// <param name="what">What needs the backend, for the message (e.g. a network's name).</param>
+    public static void EnsureInitialized(string what)
+    {
+        if (!IsInitialized)
+        {
+            throw new InvalidOperationException($"{what} needs libtorch: call {nameof(TorchRuntime)}.{nameof(Initialize)}() once at start, before the first tensor.");
         }
     }
 

@@ -14,13 +14,13 @@ public enum ProjectionKind
 public sealed record GpmOptions
 {
     /// <summary>Energy threshold per shared layer (GPM's MLP uses 0.95 and 0.99).</summary>
-    public IReadOnlyList<double> Thresholds { get; init; } = [0.95, 0.99];
+    public IReadOnlyList<double> Thresholds { get; init; } = ReferenceProtocol.Mlp.Thresholds;
 
     /// <summary>Added to every threshold per task index (0.003 in GPM's convolutional setting), capped below 1.</summary>
-    public double ThresholdIncrement { get; init; }
+    public double ThresholdIncrement { get; init; } = ReferenceProtocol.Mlp.ThresholdIncrement;
 
     /// <summary>Samples of the task's training inputs in each representation matrix.</summary>
-    public int Samples { get; init; } = 300;
+    public int Samples { get; init; } = ReferenceProtocol.Mlp.MemorySamples;
 
     /// <summary>Samples per shared layer, overriding <see cref="Samples"/> (the reference's AlexNet uses 24, 100,
     /// 100, 125, 125: a convolution contributes a column per patch, so fewer samples fill its matrix).</summary>
@@ -30,7 +30,7 @@ public sealed record GpmOptions
     public ProjectionKind Projection { get; init; } = ProjectionKind.Gpm;
 
     /// <summary>SGP's scale s in lambda = (s+1)σ / (sσ + max σ); 10 in the reference.</summary>
-    public double ScaleCoefficient { get; init; } = 10;
+    public double ScaleCoefficient { get; init; } = ReferenceProtocol.SgpScale;
 
     /// <summary>Samples in layer <paramref name="layer"/>'s representation matrix.</summary>
     public int SamplesFor(int layer) => LayerSamples is { } perLayer ? perLayer[layer] : Samples;

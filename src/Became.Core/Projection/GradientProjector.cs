@@ -23,7 +23,7 @@ public enum ProjectionSite
 /// stored basis U: G - G U Uᵀ, or with SGP importances Λ, G - G U Λ Uᵀ. Built once per task from the memory;
 /// applied either to gradients after backward or to layer inputs in the forward pass (linear layers).
 /// </summary>
-public sealed class GradientProjector : IDisposable
+public sealed class GradientProjector : IDisposable, ILayerInputProjection
 {
     private readonly LayerProjection?[] _layers;
 

@@ -3,20 +3,20 @@ namespace Became.Core.Training;
 /// <summary>SGD and the reference's learning-rate schedule, shared by both stages.</summary>
 public sealed record TrainingOptions
 {
-    public int Epochs { get; init; } = 5;
+    public int Epochs { get; init; } = ReferenceProtocol.Epochs;
 
-    public int BatchSize { get; init; } = 10;
+    public int BatchSize { get; init; } = ReferenceProtocol.BatchSize;
 
-    public double LearningRate { get; init; } = 0.01;
+    public double LearningRate { get; init; } = ReferenceProtocol.LearningRate;
 
     /// <summary>Training stops once the learning rate falls below this.</summary>
-    public double MinLearningRate { get; init; } = 1e-5;
+    public double MinLearningRate { get; init; } = ReferenceProtocol.MinLearningRate;
 
     /// <summary>The learning rate is divided by this when patience runs out.</summary>
-    public double LearningRateFactor { get; init; } = 2;
+    public double LearningRateFactor { get; init; } = ReferenceProtocol.LearningRateFactor;
 
     /// <summary>Epochs without a better validation loss before the learning rate falls.</summary>
-    public int Patience { get; init; } = 6;
+    public int Patience { get; init; } = ReferenceProtocol.Patience;
 
     /// <summary>
     /// Intra-op threads during SGD steps; null picks 1 for batches of up to 32 samples and leaves the process

@@ -1,0 +1,11 @@
+using static TorchSharp.torch;
+
+namespace Became.Core.Models;
+
+/// <summary>Computes a shared linear layer's output so that its weight gradient comes out projected (the learner's
+/// input-side projection; implemented in Became.Core.Projection, so Models does not depend on it).</summary>
+public interface ILayerInputProjection
+{
+    /// <summary>The output x Wᵀ of shared layer <paramref name="layerIndex"/>, with the weight's gradient projected.</summary>
+    Tensor Linear(int layerIndex, Tensor input, Tensor weight);
+}

@@ -1,6 +1,7 @@
 using Became.Agent.Configuration;
+using Became.Agent.Deployment;
 using Became.Agent.Intake;
-using Became.Agent.Jobs;
+using Became.Agent.Protocol;
 using Became.Agent.Mqtt;
 using Became.Agent.Storage;
 using Microsoft.Extensions.Logging;
@@ -13,22 +14,22 @@ namespace Became.Agent.Messaging;
 /// acknowledges, so a crash before the commit means the broker delivers the task again. Rejections and
 /// duplicates are acknowledged too (redelivering them would not change the answer) and announced as events.
 /// </summary>
-public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal signal, TrainingWorker worker, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
+public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal signal, DeviceStatus status, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
 {
     private readonly AgentOptions _options = options.Value;
 
-    public string TopicFilter => _options.Topic("tasks/#");
+    public string TopicFilter => _options.Topic(Topics.TasksFilter);
 
     public async Task HandleAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
-        string prefix = _options.Topic("tasks/");
+        string prefix = _options.Topic(Topics.Tasks);
         string taskId = message.Topic.StartsWith(prefix, StringComparison.Ordinal) ? message.Topic[prefix.Length..] : message.Topic;
         Admission outcome;
         try
         {
             outcome = Admit(taskId, message.Payload);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException)
+        catch (Exception e) when (StorageFailure.IsStoreError(e))
         {
             // Not stored, so not acknowledged: the broker delivers it again in the agent's next session. Say so, since
             // the sender otherwise hears nothing.
@@ -54,7 +55,7 @@ public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal s
                 }, cancellationToken).ConfigureAwait(false);
 
                 // The retained status shows the queue growing during a burst, not only when a job starts or ends.
-                await events.PublishStatusAsync(worker.Status(), cancellationToken).ConfigureAwait(false);
+                await events.PublishStatusAsync(status.Current(), cancellationToken).ConfigureAwait(false);
                 break;
             case Admission.Duplicate duplicate:
                 await events.PublishAsync(EventTypes.TaskDuplicate, taskId, new Dictionary<string, object?> { ["state"] = duplicate.Existing.State.ToString().ToLowerInvariant() }, cancellationToken).ConfigureAwait(false);
@@ -105,7 +106,7 @@ public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal s
         {
             return new Admission.Accepted(store.AddTask(taskId, decoded.Name, decoded.Classes, decoded.Count, decoded.TestFraction, payload.Span));
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException)
+        catch (Exception e) when (StorageFailure.IsStoreError(e))
         {
             // Not stored, so not acknowledged either: the caller's exception leaves the message with the broker.
             logger.LogError(e, "Could not store task {TaskId}", taskId);

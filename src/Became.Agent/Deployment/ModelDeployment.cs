@@ -90,13 +90,15 @@ public sealed class ModelDeployment(
             return;
         }
 
-        await events.PublishAsync(EventTypes.ModelCorrupt, null, new Dictionary<string, object?>
-        {
-            ["version"] = fallback.CorruptVersion,
-            ["fallbackVersion"] = fallback.FallbackVersion,
-            ["reasons"] = fallback.Reasons,
-            ["lostTasks"] = fallback.LostTasks,
-        }, cancellationToken).ConfigureAwait(false);
+        await events.PublishAsync(null, new ModelCorrupt(
+
+            Version: fallback.CorruptVersion,
+
+            FallbackVersion: fallback.FallbackVersion,
+
+            Reasons: fallback.Reasons,
+
+            LostTasks: fallback.LostTasks), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Loads the stored deployed version into the serving holder.</summary>
@@ -222,12 +224,10 @@ public sealed class ModelDeployment(
 
         Load();
         logger.LogWarning("Rolled back: version {Version} deployed again", version);
-        await events.PublishAsync(EventTypes.ModelDeployed, record.TaskId, new Dictionary<string, object?>
-        {
-            ["version"] = record.Version,
-            ["accuracy"] = record.Accuracy,
-            ["rollback"] = true,
-        }, cancellationToken).ConfigureAwait(false);
+        await events.PublishAsync(record.TaskId, new ModelDeployed(
+            Version: record.Version,
+            Accuracy: record.Accuracy,
+            Rollback: true), cancellationToken).ConfigureAwait(false);
         await events.PublishStatusAsync(status.Current(), cancellationToken).ConfigureAwait(false);
         return record;
     }
@@ -245,13 +245,11 @@ public sealed class ModelDeployment(
         {
             logger.LogError("Rollback to model version {Version} refused: a file is missing or failed its checksum: {Reason}", version, e.Message);
             store.MarkCorrupt(version, e.Message);
-            await events.PublishAsync(EventTypes.ModelCorrupt, candidate.TaskId, new Dictionary<string, object?>
-            {
-                ["version"] = version,
-                ["fallbackVersion"] = deployed.Current.Version,
-                ["reasons"] = new[] { $"version {version}: {e.Message}" },
-                ["lostTasks"] = Array.Empty<string>(),
-            }, cancellationToken).ConfigureAwait(false);
+            await events.PublishAsync(candidate.TaskId, new ModelCorrupt(
+                Version: version,
+                FallbackVersion: deployed.Current.Version,
+                Reasons: new[] { $"version {version}: {e.Message}" },
+                LostTasks: Array.Empty<string>()), cancellationToken).ConfigureAwait(false);
             throw new RequestRejectedException(ErrorCodes.CorruptVersion, $"Version {version} cannot be deployed: {e.Message}");
         }
     }

@@ -114,13 +114,11 @@ public sealed class JobRunner(
             }
 
             logger.LogError(e, "Job {TaskId} failed (attempt {Attempt}, transient): {Reason}; it stays queued and is retried in {Delay:F0} s", task.Id, attempt, e.Message, delay.TotalSeconds);
-            await events.PublishAsync(EventTypes.JobFailed, task.Id, new Dictionary<string, object?>
-            {
-                ["reason"] = e.Message,
-                ["retry"] = true,
-                ["attempt"] = attempt,
-                ["retryInSeconds"] = Math.Round(delay.TotalSeconds, 1),
-            }, cancellationToken).ConfigureAwait(false);
+            await events.PublishAsync(task.Id, new JobFailed(
+                Reason: e.Message,
+                Retry: true,
+                Attempt: attempt,
+                RetryInSeconds: Math.Round(delay.TotalSeconds, 1)), cancellationToken).ConfigureAwait(false);
             return null;
         }
         catch (Exception e)
@@ -129,7 +127,7 @@ public sealed class JobRunner(
             logger.LogError(e, "Job {TaskId} failed", task.Id);
             store.MarkFailed(task.Id, e.Message);
             retries.Clear(task.Id);
-            await events.PublishAsync(EventTypes.JobFailed, task.Id, new Dictionary<string, object?> { ["reason"] = e.Message, ["retry"] = false }, cancellationToken).ConfigureAwait(false);
+            await events.PublishAsync(task.Id, new JobFailed(Reason: e.Message, Retry: false), cancellationToken).ConfigureAwait(false);
             return null;
         }
         finally
@@ -151,14 +149,12 @@ public sealed class JobRunner(
             if (gate is not null)
             {
                 logger.LogWarning("Task {TaskId}: version {Version} stored but not deployed: {Reason}", task.Id, version.Version, gate);
-                await events.PublishAsync(EventTypes.ModelRejected, task.Id, new Dictionary<string, object?>
-                {
-                    ["version"] = version.Version,
-                    ["deployedVersion"] = previous?.Version ?? 0,
-                    ["reason"] = gate,
-                    ["accuracy"] = version.Accuracy,
-                    ["deployedAccuracy"] = previous?.Accuracy,
-                }, cancellationToken).ConfigureAwait(false);
+                await events.PublishAsync(task.Id, new ModelRejected(
+                    Version: version.Version,
+                    DeployedVersion: previous?.Version ?? 0,
+                    Reason: gate,
+                    Accuracy: version.Accuracy,
+                    DeployedAccuracy: previous?.Accuracy), cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -190,25 +186,21 @@ public sealed class JobRunner(
                 logger.LogError("Task {TaskId} is learned into version {Version}, but its files failed their checksum as it was loaded; version {Serving} keeps serving: {Reason}", task.Id, version.Version, serving, e.Message);
                 store.MarkCorrupt(version.Version, e.Message);
                 store.SetDeployed(serving);
-                await events.PublishAsync(EventTypes.ModelCorrupt, task.Id, new Dictionary<string, object?>
-                {
-                    ["version"] = version.Version,
-                    ["fallbackVersion"] = serving,
-                    ["reasons"] = new[] { $"version {version.Version}: {e.Message}" },
-                    ["lostTasks"] = new[] { task.Id },
-                }, cancellationToken).ConfigureAwait(false);
+                await events.PublishAsync(task.Id, new ModelCorrupt(
+                    Version: version.Version,
+                    FallbackVersion: serving,
+                    Reasons: new[] { $"version {version.Version}: {e.Message}" },
+                    LostTasks: new[] { task.Id }), cancellationToken).ConfigureAwait(false);
                 return;
             }
 
             status.SetError($"{task.Id}: version {version.Version} committed, then: {e.Message}");
             logger.LogError(e, "Task {TaskId} is learned into version {Version}, but a step after the commit failed: {Reason}", task.Id, version.Version, e.Message);
-            await events.PublishAsync(EventTypes.JobFailed, task.Id, new Dictionary<string, object?>
-            {
-                ["reason"] = e.Message,
-                ["retry"] = false,
-                ["committed"] = true,
-                ["version"] = version.Version,
-            }, cancellationToken).ConfigureAwait(false);
+            await events.PublishAsync(task.Id, new JobFailed(
+                Reason: e.Message,
+                Retry: false,
+                Committed: true,
+                Version: version.Version), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception reportError) when (reportError is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -226,16 +218,18 @@ public sealed class JobRunner(
             string.Join(", ", version.Accuracy.Select(a => $"{a.Key} {a.Value:F2}%")));
         if (committed.MergeCoefficient is { } a)
         {
-            await events.PublishAsync(EventTypes.ModelMerged, task.Id, new Dictionary<string, object?> { ["mergeCoefficient"] = a }, cancellationToken).ConfigureAwait(false);
+            await events.PublishAsync(task.Id, new ModelMerged(MergeCoefficient: a), cancellationToken).ConfigureAwait(false);
         }
 
-        await events.PublishAsync(EventTypes.ModelDeployed, task.Id, new Dictionary<string, object?>
-        {
-            ["version"] = version.Version,
-            ["accuracy"] = version.Accuracy,
-            ["memoryRanks"] = version.MemoryRanks,
-            ["trainingSeconds"] = Math.Round(committed.TrainingSeconds, 2),
-        }, cancellationToken).ConfigureAwait(false);
+        await events.PublishAsync(task.Id, new ModelDeployed(
+
+            Version: version.Version,
+
+            Accuracy: version.Accuracy,
+
+            MemoryRanks: version.MemoryRanks,
+
+            TrainingSeconds: Math.Round(committed.TrainingSeconds, 2)), cancellationToken).ConfigureAwait(false);
     }
 
     private string? GateVerdict(string taskId, IReadOnlyDictionary<string, double> accuracy, ModelVersionRecord? deployedVersion) =>
@@ -248,15 +242,13 @@ public sealed class JobRunner(
     {
         await foreach (var p in reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
-            await events.PublishAsync(EventTypes.TrainingProgress, taskId, new Dictionary<string, object?>
-            {
-                ["stage"] = p.Stage,
-                ["epoch"] = p.Epoch,
-                ["epochs"] = _options.Training.Epochs,
-                ["loss"] = Finite(p.TrainLoss, 5),
-                ["validationLoss"] = Finite(p.ValidationLoss, 5),
-                ["validationAccuracy"] = Finite(p.ValidationAccuracy, 2),
-            }, cancellationToken).ConfigureAwait(false);
+            await events.PublishAsync(taskId, new TrainingProgress(
+                Stage: p.Stage,
+                Epoch: p.Epoch,
+                Epochs: _options.Training.Epochs,
+                Loss: Finite(p.TrainLoss, 5),
+                ValidationLoss: Finite(p.ValidationLoss, 5),
+                ValidationAccuracy: Finite(p.ValidationAccuracy, 2)), cancellationToken).ConfigureAwait(false);
         }
     }
 

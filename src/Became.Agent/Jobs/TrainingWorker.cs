@@ -44,11 +44,9 @@ public sealed class TrainingWorker(
         foreach (var interrupted in store.QueuedTasks().Where(t => t.StartedAt is not null))
         {
             logger.LogWarning("Job {TaskId} was interrupted: it started at {StartedAt:O} and the agent stopped or crashed before its commit; it restarts from the beginning", interrupted.Id, interrupted.StartedAt);
-            await events.PublishAsync(EventTypes.JobInterrupted, interrupted.Id, new Dictionary<string, object?>
-            {
-                ["startedAt"] = interrupted.StartedAt,
-                ["removedOrphanBlobs"] = store.RemovedOrphans,
-            }, stoppingToken).ConfigureAwait(false);
+            await events.PublishAsync(interrupted.Id, new JobInterrupted(
+                StartedAt: interrupted.StartedAt,
+                RemovedOrphanBlobs: store.RemovedOrphans), stoppingToken).ConfigureAwait(false);
         }
 
         await events.PublishStatusAsync(status.Current(), stoppingToken).ConfigureAwait(false);

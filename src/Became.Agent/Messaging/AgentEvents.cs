@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 using Became.Agent.Configuration;
 using Became.Agent.Mqtt;
 using Became.Agent.Protocol;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace Became.Agent.Messaging;
 
 /// <summary>Publishes events (JSON, camelCase, each with type, taskId and time) and the retained status, and logs each.</summary>
-public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions> options, ILogger<AgentEvents> logger) : IAgentEvents
+public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions> options, TimeProvider time, ILogger<AgentEvents> logger) : IAgentEvents
 {
     /// <summary>The wire's JSON settings (camelCase); kept here for callers of the earlier name.</summary>
     public static JsonSerializerOptions Json => AgentJson.Options;
@@ -19,24 +20,25 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
 
     public string StatusTopic => _statusTopic;
 
-    /// <summary>Publishes one event with extra fields (camelCase names).</summary>
-    public async Task PublishAsync(string type, string? taskId, IReadOnlyDictionary<string, object?>? fields, CancellationToken cancellationToken)
+    /// <summary>Publishes one event: type, taskId and time first, then the event's own fields (camelCase names).</summary>
+    public async Task PublishAsync<TEvent>(string? taskId, TEvent body, CancellationToken cancellationToken)
+        where TEvent : IAgentEvent
     {
-        var body = new JsonObject
+        string type = TEvent.Type;
+        var message = new JsonObject
         {
             ["type"] = type,
             ["taskId"] = taskId,
-            ["time"] = DateTimeOffset.UtcNow,
+            ["time"] = time.GetUtcNow(),
         };
-        if (fields is not null)
+        var fields = JsonSerializer.SerializeToNode(body, (JsonTypeInfo<TEvent>)AgentJsonContext.Default.GetTypeInfo(typeof(TEvent))!)!.AsObject();
+        foreach (var (name, value) in fields.ToList())
         {
-            foreach (var (name, value) in fields)
-            {
-                body[name] = JsonSerializer.SerializeToNode(value, Json);
-            }
+            fields.Remove(name);
+            message[name] = value;
         }
 
-        string json = body.ToJsonString(Json);
+        string json = message.ToJsonString(Json);
         if (type == EventTypes.TrainingProgress)
         {
             logger.LogDebug("Event {Type} {TaskId}: {Event}", type, taskId, json);
@@ -61,20 +63,18 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
     public Task ReportDroppedAsync(MqttDroppedMessage dropped, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(dropped);
-        return PublishAsync(EventTypes.MessageDropped, null, new Dictionary<string, object?>
-        {
-            ["topic"] = dropped.Topic,
-            ["bytes"] = dropped.Bytes,
-            ["reason"] = dropped.Reason,
-            ["message"] = dropped.Detail,
-        }, cancellationToken);
+        return PublishAsync(null, new MessageDropped(
+            Topic: dropped.Topic,
+            Bytes: dropped.Bytes,
+            Reason: dropped.Reason,
+            Message: dropped.Detail), cancellationToken);
     }
 
     /// <summary>Publishes the retained status.</summary>
     public Task PublishStatusAsync(AgentStatus status, CancellationToken cancellationToken) =>
-        connection.PublishAsync(_statusTopic, JsonSerializer.SerializeToUtf8Bytes(status, Json), retain: true, cancellationToken);
+        connection.PublishAsync(_statusTopic, JsonSerializer.SerializeToUtf8Bytes(status, AgentJsonContext.Default.AgentStatus), retain: true, cancellationToken);
 
     /// <summary>The payload of the last will: status offline.</summary>
     public static byte[] OfflineStatus(int deployedVersion = 0) =>
-        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus(AgentState.Offline, deployedVersion, 0, 0, null, DateTimeOffset.UtcNow), Json);
+        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus(AgentState.Offline, deployedVersion, 0, 0, null, DateTimeOffset.UtcNow), AgentJsonContext.Default.AgentStatus);
 }

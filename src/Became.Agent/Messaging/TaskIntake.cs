@@ -14,7 +14,7 @@ namespace Became.Agent.Messaging;
 /// acknowledges, so a crash before the commit means the broker delivers the task again. Rejections and
 /// duplicates are acknowledged too (redelivering them would not change the answer) and announced as events.
 /// </summary>
-public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal signal, DeviceStatus status, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
+public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal signal, DeviceStatus status, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
 {
     private readonly AgentOptions _options = options.Value;
 
@@ -33,11 +33,9 @@ public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal s
         {
             // Not stored, so not acknowledged: the broker delivers it again in the agent's next session. Say so, since
             // the sender otherwise hears nothing.
-            await events.PublishAsync(EventTypes.TaskDeferred, taskId, new Dictionary<string, object?>
-            {
-                ["reason"] = "storage_error",
-                ["message"] = $"The task could not be stored ({e.Message}); it stays with the broker and is delivered again when the agent reconnects.",
-            }, cancellationToken).ConfigureAwait(false);
+            await events.PublishAsync(taskId, new TaskDeferred(
+                Reason: "storage_error",
+                Message: $"The task could not be stored ({e.Message}); it stays with the broker and is delivered again when the agent reconnects."), cancellationToken).ConfigureAwait(false);
             throw;
         }
 
@@ -46,26 +44,22 @@ public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal s
         {
             case Admission.Accepted accepted:
                 signal.Set();
-                await events.PublishAsync(EventTypes.TaskAccepted, taskId, new Dictionary<string, object?>
-                {
-                    ["name"] = accepted.Task.Name,
-                    ["samples"] = accepted.Task.Samples,
-                    ["classes"] = accepted.Task.Classes,
-                    ["queueLength"] = store.QueueLength,
-                }, cancellationToken).ConfigureAwait(false);
+                await events.PublishAsync(taskId, new TaskAccepted(
+                    Name: accepted.Task.Name,
+                    Samples: accepted.Task.Samples,
+                    Classes: accepted.Task.Classes,
+                    QueueLength: store.QueueLength), cancellationToken).ConfigureAwait(false);
 
                 // The retained status shows the queue growing during a burst, not only when a job starts or ends.
                 await events.PublishStatusAsync(status.Current(), cancellationToken).ConfigureAwait(false);
                 break;
             case Admission.Duplicate duplicate:
-                await events.PublishAsync(EventTypes.TaskDuplicate, taskId, new Dictionary<string, object?> { ["state"] = duplicate.Existing.State.ToString().ToLowerInvariant() }, cancellationToken).ConfigureAwait(false);
+                await events.PublishAsync(taskId, new TaskDuplicate(State: duplicate.Existing.State.ToString().ToLowerInvariant()), cancellationToken).ConfigureAwait(false);
                 break;
             case Admission.Rejected rejected:
-                await events.PublishAsync(EventTypes.TaskRejected, taskId.Length > 200 ? taskId[..200] : taskId, new Dictionary<string, object?>
-                {
-                    ["reason"] = rejected.Reason,
-                    ["message"] = rejected.Message,
-                }, cancellationToken).ConfigureAwait(false);
+                await events.PublishAsync(taskId.Length > 200 ? taskId[..200] : taskId, new TaskRejected(
+                    Reason: rejected.Reason,
+                    Message: rejected.Message), cancellationToken).ConfigureAwait(false);
                 break;
         }
     }

@@ -4,8 +4,9 @@ namespace Became.Agent.Protocol;
 /// they do without depending on the messaging that carries it.</summary>
 public interface IAgentEvents
 {
-    /// <summary>Publishes one event with extra fields (camelCase names).</summary>
-    Task PublishAsync(string type, string? taskId, IReadOnlyDictionary<string, object?>? fields, CancellationToken cancellationToken);
+    /// <summary>Publishes one event: its type, the task it concerns (or null), the time, then the event's fields.</summary>
+    Task PublishAsync<TEvent>(string? taskId, TEvent body, CancellationToken cancellationToken)
+        where TEvent : IAgentEvent;
 
     /// <summary>Publishes the retained status.</summary>
     Task PublishStatusAsync(AgentStatus status, CancellationToken cancellationToken);

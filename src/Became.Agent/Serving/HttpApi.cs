@@ -69,7 +69,7 @@ public sealed class HttpApi(
                 // Kestrel's own refusals (a body over Limits:MaxRequestBytes: 413) keep their status, with a JSON body.
                 context.Response.Clear();
                 context.Response.StatusCode = e.StatusCode;
-                await context.Response.WriteAsJsonAsync(new { error = e.StatusCode == StatusCodes.Status413PayloadTooLarge ? ErrorCodes.TooLarge : ErrorCodes.BadRequest, message = e.Message }).ConfigureAwait(false);
+                await context.Response.WriteAsJsonAsync(new ErrorReply(e.StatusCode == StatusCodes.Status413PayloadTooLarge ? ErrorCodes.TooLarge : ErrorCodes.BadRequest, e.Message)).ConfigureAwait(false);
             }
             catch (Exception e) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
             {
@@ -77,7 +77,7 @@ public sealed class HttpApi(
                 logger.LogError(e, "HTTP {Method} {Path} failed", context.Request.Method, context.Request.Path);
                 context.Response.Clear();
                 context.Response.StatusCode = StatusCodes.Status500InternalServerError;
-                await context.Response.WriteAsJsonAsync(new { error = ErrorCodes.InternalError, message = "The device failed to answer this request; its log has the details." }).ConfigureAwait(false);
+                await context.Response.WriteAsJsonAsync(new ErrorReply(ErrorCodes.InternalError, "The device failed to answer this request; its log has the details.")).ConfigureAwait(false);
             }
         });
         Map(app);
@@ -138,12 +138,12 @@ public sealed class HttpApi(
             try
             {
                 var record = await deployment.RollbackAsync(version, ct).ConfigureAwait(false);
-                return record is null ? Results.Json(new { error = ErrorCodes.UnknownVersion, message = $"There is no version {version}." }, statusCode: 404)
-                    : Results.Json(new { version = record.Version, deployed = record.Deployed, queued = record.Queued }, statusCode: record.Queued ? 202 : 200);
+                return record is null ? Results.Json(new ErrorReply(ErrorCodes.UnknownVersion, $"There is no version {version}."), statusCode: 404)
+                    : Results.Json(new RollbackReply(record.Version, record.Deployed, record.Queued), statusCode: record.Queued ? 202 : 200);
             }
             catch (RequestRejectedException e)
             {
-                return Results.Json(new { error = e.Code, message = e.Message }, statusCode: ErrorCodes.HttpStatus(e.Code));
+                return Results.Json(new ErrorReply(e.Code, e.Message), statusCode: ErrorCodes.HttpStatus(e.Code));
             }
         });
         app.MapPost("/infer", async (HttpContext context) =>
@@ -160,7 +160,7 @@ public sealed class HttpApi(
             }
             catch (RequestRejectedException e)
             {
-                return Results.Json(new { error = e.Code, message = e.Message }, statusCode: ErrorCodes.HttpStatus(e.Code));
+                return Results.Json(new ErrorReply(e.Code, e.Message), statusCode: ErrorCodes.HttpStatus(e.Code));
             }
         });
         app.MapGet("/tasks", () => Results.Json(store.AllTasks().Select(t => new
@@ -183,7 +183,7 @@ public sealed class HttpApi(
     {
         if (record is null)
         {
-            return Results.Json(new { error = ErrorCodes.UnknownVersion, message = "No such model version." }, statusCode: 404);
+            return Results.Json(new ErrorReply(ErrorCodes.UnknownVersion, "No such model version."), statusCode: 404);
         }
 
         string etag = $"\"{record.ModelBlob}\"";

@@ -74,7 +74,7 @@ public sealed class ModelRequests(
                     int version = RequestedVersion(message.Payload) ?? throw new RequestRejectedException(ErrorCodes.BadRequest, "A rollback needs {\"version\": n}.");
                     var record = await deployment.RollbackAsync(version, cancellationToken).ConfigureAwait(false)
                         ?? throw new RequestRejectedException(ErrorCodes.UnknownVersion, $"There is no version {version}.");
-                    await ReplyJsonAsync(message, new { version = record.Version, deployed = record.Deployed, queued = record.Queued }, [], cancellationToken).ConfigureAwait(false);
+                    await ReplyJsonAsync(message, new RollbackReply(record.Version, record.Deployed, record.Queued), [], cancellationToken).ConfigureAwait(false);
                     break;
             }
         }
@@ -200,7 +200,7 @@ public sealed class ModelRequests(
         }
 
         logger.LogWarning("Request on {Kind} refused: {Code}: {Message}", kind, code, text);
-        await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, JsonSerializer.SerializeToUtf8Bytes(new { error = code, message = text }, AgentJson.Options),
+        await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, JsonSerializer.SerializeToUtf8Bytes(new ErrorReply(code, text), AgentJson.Options),
             [new("error", code)], cancellationToken).ConfigureAwait(false);
     }
 
@@ -208,6 +208,6 @@ public sealed class ModelRequests(
     private async Task RejectWithEventAsync(string kind, string code, string text, CancellationToken cancellationToken)
     {
         logger.LogWarning("Request on {Kind} refused: {Code}: {Message}", kind, code, text);
-        await events.PublishAsync(EventTypes.RequestRejected, null, new Dictionary<string, object?> { ["request"] = kind, ["reason"] = code, ["message"] = text }, cancellationToken).ConfigureAwait(false);
+        await events.PublishAsync(null, new RequestRejected(Request: kind, Reason: code, Message: text), cancellationToken).ConfigureAwait(false);
     }
 }

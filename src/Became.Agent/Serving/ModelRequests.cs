@@ -21,7 +21,7 @@ public sealed class ModelRequests(
     InferenceService inference,
     ModelDeployment deployment,
     IAgentEvents events,
-    MqttConnection connection,
+    IMqttReplies connection,
     IOptions<AgentOptions> options,
     ILogger<ModelRequests> logger)
 {

@@ -25,7 +25,7 @@ public sealed record CommittedTask(
     Dictionary<string, double> Accuracy,
     double TrainingSeconds);
 
-/// <summary>The store's commit of a learned task and the moves of its deployed pointer.</summary>
+// Part of the class: the store's commit of a learned task and the moves of its deployed pointer.
 public sealed partial class AgentStore
 {
     /// <summary>Commits a learned task: blobs, then the version, the task's record and the deployed pointer in

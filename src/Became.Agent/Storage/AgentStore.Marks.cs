@@ -2,7 +2,7 @@ using LiteDB;
 
 namespace Became.Agent.Storage;
 
-/// <summary>The store's marks on tasks and versions as jobs fail, retry, start or find damaged files.</summary>
+// Part of the class: the store's marks on tasks and versions as jobs fail, retry, start or find damaged files.
 public sealed partial class AgentStore
 {
     /// <summary>Marks a queued task as failed with its reason; it leaves the queue. A task already committed (learned

@@ -64,6 +64,7 @@ public static class AgentHost
             sp.GetRequiredService<IHostApplicationLifetime>(),
             sp.GetRequiredService<MqttConnection>(),
             sp.GetRequiredService<DeployedModel>(),
+            sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<SystemdReadiness>>()));
         builder.Services.AddSingleton<IPostConfigureOptions<AgentOptions>, AgentOptionsDefaults>();
         builder.Services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();

@@ -16,6 +16,7 @@ public sealed class SystemdReadiness(
     IHostApplicationLifetime lifetime,
     MqttConnection connection,
     DeployedModel deployed,
+    TimeProvider time,
     ILogger<SystemdReadiness> logger) : BackgroundService
 {
     /// <summary>How long READY=1 waits for the broker; below systemd's default TimeoutStartSec of 90 s.</summary>
@@ -41,9 +42,9 @@ public sealed class SystemdReadiness(
         {
         }
 
-        var deadline = DateTime.UtcNow + BrokerWait;
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
-        while (!connection.IsConnected && DateTime.UtcNow < deadline && await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        var deadline = time.GetUtcNow() + BrokerWait;
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100), time);
+        while (!connection.IsConnected && time.GetUtcNow() < deadline && await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
         }
 

@@ -1,7 +1,10 @@
 using Became.Agent.Configuration;
+using Became.Agent.Deployment;
+using Became.Agent.Intake;
 using Became.Agent.Jobs;
 using Became.Agent.Messaging;
 using Became.Agent.Mqtt;
+using Became.Agent.Protocol;
 using Became.Agent.Serving;
 using Became.Agent.Storage;
 using Became.Core.Native;
@@ -59,8 +62,9 @@ public static class AgentHost
         builder.Services.AddHostedService(sp => new SystemdReadiness(
             SystemdNotifySocket.FromEnvironment(),
             sp.GetRequiredService<IHostApplicationLifetime>(),
-            sp,
+            sp.GetRequiredService<MqttConnection>(),
             sp.GetRequiredService<DeployedModel>(),
+            sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<SystemdReadiness>>()));
         builder.Services.AddSingleton<IPostConfigureOptions<AgentOptions>, AgentOptionsDefaults>();
         builder.Services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
@@ -70,12 +74,21 @@ public static class AgentHost
         // Resolved once, at start-up: a Device=cuda that cannot be honoured stops the agent with the reason.
         builder.Services.AddSingleton(sp => ComputeDevice.Resolve(sp.GetRequiredService<IOptions<AgentOptions>>().Value.Device));
         builder.Services.AddSingleton(sp => new AgentStore(sp.GetRequiredService<IOptions<AgentOptions>>().Value.DataDirectory, sp.GetService<IStorageFaults>()));
+        builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<DeployedModel>();
+        builder.Services.AddSingleton<DeviceStatus>();
+        builder.Services.AddSingleton<ModelDeployment>();
         builder.Services.AddSingleton<JobSignal>();
         builder.Services.AddSingleton<BrokerEndpoint>();
         builder.Services.AddSingleton(sp => new MqttConnection(sp.GetRequiredService<BrokerEndpoint>().ConnectionOptions(), sp.GetRequiredService<ILogger<MqttConnection>>()));
+        builder.Services.AddSingleton<IMqttReplies>(sp => sp.GetRequiredService<MqttConnection>());
         builder.Services.AddSingleton<AgentEvents>();
+        builder.Services.AddSingleton<IAgentEvents>(sp => sp.GetRequiredService<AgentEvents>());
         builder.Services.AddSingleton<TaskIntake>();
+        builder.Services.AddSingleton(sp => TestPause.FromEnvironment(sp.GetRequiredService<ILogger<TestPause>>()));
+        builder.Services.AddSingleton<RetrySchedule>();
+        builder.Services.AddSingleton<TaskTrainer>();
+        builder.Services.AddSingleton<JobRunner>();
         builder.Services.AddSingleton<TrainingWorker>();
         builder.Services.AddSingleton<InferenceService>();
         builder.Services.AddSingleton<ModelRequests>();

@@ -1,8 +1,9 @@
 using System.Text;
 using Became.Agent.Configuration;
-using Became.Agent.Jobs;
+using Became.Agent.Deployment;
 using Became.Agent.Messaging;
 using Became.Agent.Mqtt;
+using Became.Agent.Protocol;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -47,10 +48,10 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
         Username = _options.Broker.Username,
         Password = _options.Broker.Password,
         ClientId = _options.Broker.ClientId ?? $"became-{_options.DeviceId}",
-        WillTopic = _options.Topic("status"),
+        WillTopic = _options.Topic(Topics.Status),
         WillPayload = Encoding.UTF8.GetString(AgentEvents.OfflineStatus()),
         WillRetain = true,
-        Subscriptions = [_options.Topic("tasks/#"), _options.Topic("models/pull"), _options.Topic("infer"), _options.Topic("cmd/rollback")],
+        Subscriptions = [_options.Topic(Topics.TasksFilter), _options.Topic(Topics.ModelsPull), _options.Topic(Topics.Infer), _options.Topic(Topics.Rollback)],
     };
 
     /// <summary>
@@ -80,10 +81,12 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
 /// retained status true after every (re)connect, and says offline before a clean stop.</summary>
 public sealed class MessagingService(
     BrokerEndpoint endpoint,
-    IServiceProvider services,
+    MqttConnection connection,
+    AgentEvents events,
     TaskIntake intake,
     Serving.ModelRequests requests,
-    TrainingWorker worker,
+    ModelDeployment deployment,
+    DeviceStatus status,
     Storage.AgentStore store,
     IOptions<AgentOptions> options,
     ILogger<MessagingService> logger) : IHostedService
@@ -91,8 +94,7 @@ public sealed class MessagingService(
     // Everything the agent acts on lies under became/{DeviceId}/.
     private readonly string _deviceRoot = options.Value.Topic(string.Empty);
 
-    private MqttConnection? _connection;
-    private AgentEvents? _events;
+    private bool _started;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -101,16 +103,15 @@ public sealed class MessagingService(
             logger.LogWarning("Removed {Count} unreferenced blob files left by an interrupted commit", store.RemovedOrphans);
         }
 
-        worker.LoadDeployedAtStartup();
+        deployment.LoadAtStartup();
         await endpoint.StartAsync(cancellationToken).ConfigureAwait(false);
-        _connection = (MqttConnection)services.GetService(typeof(MqttConnection))!;
-        _events = (AgentEvents)services.GetService(typeof(AgentEvents))!;
-        _connection.MessageHandler = RouteAsync;
-        _connection.Connected = OnConnectedAsync;
-        _connection.MessageDropped = _events.ReportDroppedAsync;
+        connection.MessageHandler = RouteAsync;
+        connection.Connected = OnConnectedAsync;
+        connection.MessageDropped = events.ReportDroppedAsync;
+        _started = true;
         try
         {
-            await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
+            await connection.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (MqttConnectionRefusedException e)
         {
@@ -123,18 +124,18 @@ public sealed class MessagingService(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_connection is not null && _events is not null)
+        if (_started)
         {
             try
             {
-                await _events.PublishStatusAsync(worker.Status("offline"), cancellationToken).ConfigureAwait(false);
+                await events.PublishStatusAsync(status.Current(AgentState.Offline), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 logger.LogWarning(e, "Could not publish the offline status");
             }
 
-            await _connection.DisposeAsync().ConfigureAwait(false);
+            await connection.DisposeAsync().ConfigureAwait(false);
         }
 
         await endpoint.DisposeAsync().ConfigureAwait(false);
@@ -154,5 +155,5 @@ public sealed class MessagingService(
     }
 
     private Task OnConnectedAsync(CancellationToken cancellationToken) =>
-        _events is null ? Task.CompletedTask : _events.PublishStatusAsync(worker.Status(), cancellationToken);
+        events.PublishStatusAsync(status.Current(), cancellationToken);
 }

@@ -1,6 +1,5 @@
 using Became.Agent.Mqtt;
-using Became.Agent.Serving;
-using Microsoft.Extensions.DependencyInjection;
+using Became.Agent.Deployment;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -15,8 +14,9 @@ namespace Became.Agent.Hosting;
 public sealed class SystemdReadiness(
     string? socketPath,
     IHostApplicationLifetime lifetime,
-    IServiceProvider services,
+    MqttConnection connection,
     DeployedModel deployed,
+    TimeProvider time,
     ILogger<SystemdReadiness> logger) : BackgroundService
 {
     /// <summary>How long READY=1 waits for the broker; below systemd's default TimeoutStartSec of 90 s.</summary>
@@ -42,11 +42,9 @@ public sealed class SystemdReadiness(
         {
         }
 
-        // Resolved only now: the connection's options need the embedded broker's port, known once it has started.
-        var connection = services.GetRequiredService<MqttConnection>();
-        var deadline = DateTime.UtcNow + BrokerWait;
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
-        while (!connection.IsConnected && DateTime.UtcNow < deadline && await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        var deadline = time.GetUtcNow() + BrokerWait;
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100), time);
+        while (!connection.IsConnected && time.GetUtcNow() < deadline && await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
         }
 

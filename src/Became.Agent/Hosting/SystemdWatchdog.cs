@@ -1,4 +1,5 @@
 using System.Globalization;
+using Became.Agent.Jobs;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 

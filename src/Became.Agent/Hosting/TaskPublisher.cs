@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Threading.Channels;
-using Became.Agent.Messaging;
+using Became.Agent.Protocol;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;

@@ -4,33 +4,22 @@ namespace Became.Agent.Jobs;
 
 /// <summary>
 /// Test-only: lets a crash test stop the worker at a named point so it can kill the process there. Set
-/// <c>BECAME_TEST_PAUSE_AT=point[:taskId]</c> (point: stage1, stage2, commit or swap) and
+/// <c>BECAME_TEST_PAUSE_AT=point[:taskId]</c> (point: stage1, stage2, commit or swap: <see cref="IJobCheckpoints"/>) and
 /// <c>BECAME_TEST_PAUSE_MARKER=/path/file</c>: the first time the worker reaches that point (for that task), it writes
 /// the marker file and waits until the file is deleted or the agent stops. Inert when either variable is unset.
 /// </summary>
-public sealed class TestPause
+public sealed class TestPause : IJobCheckpoints
 {
-    /// <summary>In stage 1, after its first epoch.</summary>
-    public const string Stage1 = "stage1";
-
-    /// <summary>In stage 2, after its first epoch.</summary>
-    public const string Stage2 = "stage2";
-
-    /// <summary>Inside the LiteDB transaction of the commit, after the blobs are written, before it commits.</summary>
-    public const string Commit = "commit";
-
-    /// <summary>After the commit, before the deployed model is swapped in memory.</summary>
-    public const string Swap = "swap";
-
-    public static readonly TestPause Inert = new(null, null, null);
-
     private readonly string? _point;
     private readonly string? _taskId;
     private readonly string? _marker;
     private int _fired;
 
-    private TestPause(string? point, string? taskId, string? marker)
+    private readonly ILogger _logger;
+
+    private TestPause(string? point, string? taskId, string? marker, ILogger logger)
     {
+        _logger = logger;
         _point = point;
         _taskId = taskId;
         _marker = marker;
@@ -38,28 +27,29 @@ public sealed class TestPause
 
     public bool Enabled => _point is not null && _marker is not null;
 
-    public static TestPause FromEnvironment()
+    /// <summary>A pause from the environment, or <see cref="NoCheckpoints"/> when it sets none.</summary>
+    public static IJobCheckpoints FromEnvironment(ILogger logger)
     {
         string? at = Environment.GetEnvironmentVariable("BECAME_TEST_PAUSE_AT");
         string? marker = Environment.GetEnvironmentVariable("BECAME_TEST_PAUSE_MARKER");
         if (string.IsNullOrWhiteSpace(at) || string.IsNullOrWhiteSpace(marker))
         {
-            return Inert;
+            return NoCheckpoints.Instance;
         }
 
         var parts = at.Split(':', 2);
-        return new TestPause(parts[0], parts.Length > 1 ? parts[1] : null, marker);
+        return new TestPause(parts[0], parts.Length > 1 ? parts[1] : null, marker, logger);
     }
 
     /// <summary>Blocks the calling thread here if this is the configured point (and task), once per process.</summary>
-    public void At(string point, string taskId, ILogger logger, CancellationToken cancellationToken)
+    public void Reached(string point, string taskId, CancellationToken cancellationToken)
     {
         if (!Enabled || point != _point || (_taskId is not null && _taskId != taskId) || Interlocked.Exchange(ref _fired, 1) == 1)
         {
             return;
         }
 
-        logger.LogWarning("Test pause at {Point} for {TaskId} (BECAME_TEST_PAUSE_AT): waiting until {Marker} is deleted", point, taskId, _marker);
+        _logger.LogWarning("Test pause at {Point} for {TaskId} (BECAME_TEST_PAUSE_AT): waiting until {Marker} is deleted", point, taskId, _marker);
         File.WriteAllText(_marker!, $"{point} {taskId} {Environment.ProcessId}");
 
         // Polling is fine here: this path exists only under a test, which kills the process or deletes the marker.
@@ -67,6 +57,6 @@ public sealed class TestPause
         {
         }
 
-        logger.LogWarning("Test pause at {Point} for {TaskId} released", point, taskId);
+        _logger.LogWarning("Test pause at {Point} for {TaskId} released", point, taskId);
     }
 }

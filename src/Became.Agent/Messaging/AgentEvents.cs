@@ -1,67 +1,44 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 using Became.Agent.Configuration;
 using Became.Agent.Mqtt;
+using Became.Agent.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Became.Agent.Messaging;
 
-/// <summary>Event types published on became/{deviceId}/events.</summary>
-public static class EventTypes
-{
-    public const string TaskAccepted = "task.accepted";
-    public const string TaskRejected = "task.rejected";
-    public const string TaskDuplicate = "task.duplicate";
-    public const string TrainingProgress = "training.progress";
-    public const string ModelMerged = "model.merged";
-    public const string ModelDeployed = "model.deployed";
-    public const string ModelRejected = "model.rejected";
-    public const string RequestRejected = "request.rejected";
-    public const string JobFailed = "job.failed";
-    public const string ModelCorrupt = "model.corrupt";
-    public const string JobInterrupted = "job.interrupted";
-    public const string TaskDeferred = "task.deferred";
-    public const string MessageDropped = "message.dropped";
-}
-
-/// <summary>The agent's status, retained on became/{deviceId}/status.</summary>
-/// <param name="State">idle, training or offline.</param>
-/// <param name="DeployedVersion">0 before the first model.</param>
-/// <param name="QueueLength">Tasks waiting (including the one training).</param>
-/// <param name="TasksLearned">Tasks in the deployed model.</param>
-/// <param name="LastError">The last job failure or rejection, if any.</param>
-/// <param name="Time">When this status was produced.</param>
-public sealed record AgentStatus(string State, int DeployedVersion, int QueueLength, int TasksLearned, string? LastError, DateTimeOffset Time);
-
 /// <summary>Publishes events (JSON, camelCase, each with type, taskId and time) and the retained status, and logs each.</summary>
-public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions> options, ILogger<AgentEvents> logger)
+public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions> options, TimeProvider time, ILogger<AgentEvents> logger) : IAgentEvents
 {
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    /// <summary>The wire's JSON settings (camelCase); kept here for callers of the earlier name.</summary>
+    public static JsonSerializerOptions Json => AgentJson.Options;
 
-    private readonly string _eventsTopic = options.Value.Topic("events");
-    private readonly string _statusTopic = options.Value.Topic("status");
+    private readonly string _eventsTopic = options.Value.Topic(Topics.Events);
+    private readonly string _statusTopic = options.Value.Topic(Topics.Status);
 
     public string StatusTopic => _statusTopic;
 
-    /// <summary>Publishes one event with extra fields (camelCase names).</summary>
-    public async Task PublishAsync(string type, string? taskId, IReadOnlyDictionary<string, object?>? fields, CancellationToken cancellationToken)
+    /// <summary>Publishes one event: type, taskId and time first, then the event's own fields (camelCase names).</summary>
+    public async Task PublishAsync<TEvent>(string? taskId, TEvent body, CancellationToken cancellationToken)
+        where TEvent : IAgentEvent
     {
-        var body = new JsonObject
+        string type = TEvent.Type;
+        var message = new JsonObject
         {
             ["type"] = type,
             ["taskId"] = taskId,
-            ["time"] = DateTimeOffset.UtcNow,
+            ["time"] = time.GetUtcNow(),
         };
-        if (fields is not null)
+        var fields = JsonSerializer.SerializeToNode(body, (JsonTypeInfo<TEvent>)AgentJsonContext.Default.GetTypeInfo(typeof(TEvent))!)!.AsObject();
+        foreach (var (name, value) in fields.ToList())
         {
-            foreach (var (name, value) in fields)
-            {
-                body[name] = JsonSerializer.SerializeToNode(value, Json);
-            }
+            fields.Remove(name);
+            message[name] = value;
         }
 
-        string json = body.ToJsonString(Json);
+        string json = message.ToJsonString(Json);
         if (type == EventTypes.TrainingProgress)
         {
             logger.LogDebug("Event {Type} {TaskId}: {Event}", type, taskId, json);
@@ -86,20 +63,18 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
     public Task ReportDroppedAsync(MqttDroppedMessage dropped, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(dropped);
-        return PublishAsync(EventTypes.MessageDropped, null, new Dictionary<string, object?>
-        {
-            ["topic"] = dropped.Topic,
-            ["bytes"] = dropped.Bytes,
-            ["reason"] = dropped.Reason,
-            ["message"] = dropped.Detail,
-        }, cancellationToken);
+        return PublishAsync(null, new MessageDropped(
+            Topic: dropped.Topic,
+            Bytes: dropped.Bytes,
+            Reason: dropped.Reason,
+            Message: dropped.Detail), cancellationToken);
     }
 
     /// <summary>Publishes the retained status.</summary>
     public Task PublishStatusAsync(AgentStatus status, CancellationToken cancellationToken) =>
-        connection.PublishAsync(_statusTopic, JsonSerializer.SerializeToUtf8Bytes(status, Json), retain: true, cancellationToken);
+        connection.PublishAsync(_statusTopic, JsonSerializer.SerializeToUtf8Bytes(status, AgentJsonContext.Default.AgentStatus), retain: true, cancellationToken);
 
     /// <summary>The payload of the last will: status offline.</summary>
     public static byte[] OfflineStatus(int deployedVersion = 0) =>
-        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus("offline", deployedVersion, 0, 0, null, DateTimeOffset.UtcNow), Json);
+        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus(AgentState.Offline, deployedVersion, 0, 0, null, DateTimeOffset.UtcNow), AgentJsonContext.Default.AgentStatus);
 }

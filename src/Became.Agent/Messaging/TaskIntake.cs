@@ -1,6 +1,7 @@
 using Became.Agent.Configuration;
+using Became.Agent.Deployment;
 using Became.Agent.Intake;
-using Became.Agent.Jobs;
+using Became.Agent.Protocol;
 using Became.Agent.Mqtt;
 using Became.Agent.Storage;
 using Microsoft.Extensions.Logging;
@@ -13,30 +14,28 @@ namespace Became.Agent.Messaging;
 /// acknowledges, so a crash before the commit means the broker delivers the task again. Rejections and
 /// duplicates are acknowledged too (redelivering them would not change the answer) and announced as events.
 /// </summary>
-public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal signal, TrainingWorker worker, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
+public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal signal, DeviceStatus status, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
 {
     private readonly AgentOptions _options = options.Value;
 
-    public string TopicFilter => _options.Topic("tasks/#");
+    public string TopicFilter => _options.Topic(Topics.TasksFilter);
 
     public async Task HandleAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
-        string prefix = _options.Topic("tasks/");
+        string prefix = _options.Topic(Topics.Tasks);
         string taskId = message.Topic.StartsWith(prefix, StringComparison.Ordinal) ? message.Topic[prefix.Length..] : message.Topic;
         Admission outcome;
         try
         {
             outcome = Admit(taskId, message.Payload);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException)
+        catch (Exception e) when (StorageFailure.IsStoreError(e))
         {
             // Not stored, so not acknowledged: the broker delivers it again in the agent's next session. Say so, since
             // the sender otherwise hears nothing.
-            await events.PublishAsync(EventTypes.TaskDeferred, taskId, new Dictionary<string, object?>
-            {
-                ["reason"] = "storage_error",
-                ["message"] = $"The task could not be stored ({e.Message}); it stays with the broker and is delivered again when the agent reconnects.",
-            }, cancellationToken).ConfigureAwait(false);
+            await events.PublishAsync(taskId, new TaskDeferred(
+                Reason: "storage_error",
+                Message: $"The task could not be stored ({e.Message}); it stays with the broker and is delivered again when the agent reconnects."), cancellationToken).ConfigureAwait(false);
             throw;
         }
 
@@ -45,26 +44,22 @@ public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal s
         {
             case Admission.Accepted accepted:
                 signal.Set();
-                await events.PublishAsync(EventTypes.TaskAccepted, taskId, new Dictionary<string, object?>
-                {
-                    ["name"] = accepted.Task.Name,
-                    ["samples"] = accepted.Task.Samples,
-                    ["classes"] = accepted.Task.Classes,
-                    ["queueLength"] = store.QueueLength,
-                }, cancellationToken).ConfigureAwait(false);
+                await events.PublishAsync(taskId, new TaskAccepted(
+                    Name: accepted.Task.Name,
+                    Samples: accepted.Task.Samples,
+                    Classes: accepted.Task.Classes,
+                    QueueLength: store.QueueLength), cancellationToken).ConfigureAwait(false);
 
                 // The retained status shows the queue growing during a burst, not only when a job starts or ends.
-                await events.PublishStatusAsync(worker.Status(), cancellationToken).ConfigureAwait(false);
+                await events.PublishStatusAsync(status.Current(), cancellationToken).ConfigureAwait(false);
                 break;
             case Admission.Duplicate duplicate:
-                await events.PublishAsync(EventTypes.TaskDuplicate, taskId, new Dictionary<string, object?> { ["state"] = duplicate.Existing.State.ToString().ToLowerInvariant() }, cancellationToken).ConfigureAwait(false);
+                await events.PublishAsync(taskId, new TaskDuplicate(State: duplicate.Existing.State.ToString().ToLowerInvariant()), cancellationToken).ConfigureAwait(false);
                 break;
             case Admission.Rejected rejected:
-                await events.PublishAsync(EventTypes.TaskRejected, taskId.Length > 200 ? taskId[..200] : taskId, new Dictionary<string, object?>
-                {
-                    ["reason"] = rejected.Reason,
-                    ["message"] = rejected.Message,
-                }, cancellationToken).ConfigureAwait(false);
+                await events.PublishAsync(taskId.Length > 200 ? taskId[..200] : taskId, new TaskRejected(
+                    Reason: rejected.Reason,
+                    Message: rejected.Message), cancellationToken).ConfigureAwait(false);
                 break;
         }
     }
@@ -105,7 +100,7 @@ public sealed class TaskIntake(AgentStore store, AgentEvents events, JobSignal s
         {
             return new Admission.Accepted(store.AddTask(taskId, decoded.Name, decoded.Classes, decoded.Count, decoded.TestFraction, payload.Span));
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException)
+        catch (Exception e) when (StorageFailure.IsStoreError(e))
         {
             // Not stored, so not acknowledged either: the caller's exception leaves the message with the broker.
             logger.LogError(e, "Could not store task {TaskId}", taskId);

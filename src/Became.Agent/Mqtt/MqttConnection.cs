@@ -34,7 +34,7 @@ namespace Became.Agent.Mqtt;
 /// <see cref="MessageDropped"/>.
 /// </para>
 /// </remarks>
-public sealed partial class MqttConnection : IAsyncDisposable
+public sealed partial class MqttConnection : IMqttReplies, IAsyncDisposable
 {
     private readonly MqttConnectionOptions _options;
     private readonly ILogger<MqttConnection> _logger;

@@ -3,7 +3,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Became.Agent.Configuration;
-using Became.Agent.Jobs;
+using Became.Agent.Deployment;
+using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -23,7 +24,7 @@ public sealed class HttpApi(
     AgentStore store,
     DeployedModel deployed,
     InferenceService inference,
-    TrainingWorker worker,
+    ModelDeployment deployment,
     IOptions<AgentOptions> options,
     ILoggerFactory loggers) : IHostedService, IAsyncDisposable
 {
@@ -68,7 +69,7 @@ public sealed class HttpApi(
                 // Kestrel's own refusals (a body over Limits:MaxRequestBytes: 413) keep their status, with a JSON body.
                 context.Response.Clear();
                 context.Response.StatusCode = e.StatusCode;
-                await context.Response.WriteAsJsonAsync(new { error = e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "too_large" : "bad_request", message = e.Message }).ConfigureAwait(false);
+                await context.Response.WriteAsJsonAsync(new ErrorReply(e.StatusCode == StatusCodes.Status413PayloadTooLarge ? ErrorCodes.TooLarge : ErrorCodes.BadRequest, e.Message)).ConfigureAwait(false);
             }
             catch (Exception e) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
             {
@@ -76,7 +77,7 @@ public sealed class HttpApi(
                 logger.LogError(e, "HTTP {Method} {Path} failed", context.Request.Method, context.Request.Path);
                 context.Response.Clear();
                 context.Response.StatusCode = StatusCodes.Status500InternalServerError;
-                await context.Response.WriteAsJsonAsync(new { error = "internal_error", message = "The device failed to answer this request; its log has the details." }).ConfigureAwait(false);
+                await context.Response.WriteAsJsonAsync(new ErrorReply(ErrorCodes.InternalError, "The device failed to answer this request; its log has the details.")).ConfigureAwait(false);
             }
         });
         Map(app);
@@ -136,13 +137,13 @@ public sealed class HttpApi(
         {
             try
             {
-                var record = await worker.RollbackAsync(version, ct).ConfigureAwait(false);
-                return record is null ? Results.Json(new { error = "unknown_version", message = $"There is no version {version}." }, statusCode: 404)
-                    : Results.Json(new { version = record.Version, deployed = record.Deployed, queued = record.Queued }, statusCode: record.Queued ? 202 : 200);
+                var record = await deployment.RollbackAsync(version, ct).ConfigureAwait(false);
+                return record is null ? Results.Json(new ErrorReply(ErrorCodes.UnknownVersion, $"There is no version {version}."), statusCode: 404)
+                    : Results.Json(new RollbackReply(record.Version, record.Deployed, record.Queued), statusCode: record.Queued ? 202 : 200);
             }
             catch (RequestRejectedException e)
             {
-                return Results.Json(new { error = e.Code, message = e.Message }, statusCode: 409);
+                return Results.Json(new ErrorReply(e.Code, e.Message), statusCode: ErrorCodes.HttpStatus(e.Code));
             }
         });
         app.MapPost("/infer", async (HttpContext context) =>
@@ -154,18 +155,12 @@ public sealed class HttpApi(
                 var (taskId, inputs, count) = inference.Parse(buffer.ToArray());
 
                 // Serialised here, not while streaming the response, so a failure can still become a JSON error.
-                byte[] body = JsonSerializer.SerializeToUtf8Bytes(inference.Predict(taskId, inputs, count), Messaging.AgentEvents.Json);
+                byte[] body = JsonSerializer.SerializeToUtf8Bytes(inference.Predict(taskId, inputs, count), AgentJson.Options);
                 return Results.Bytes(body, "application/json; charset=utf-8");
             }
             catch (RequestRejectedException e)
             {
-                int status = e.Code switch
-                {
-                    "unknown_task" or "no_model" => StatusCodes.Status404NotFound,
-                    "too_large" => StatusCodes.Status413PayloadTooLarge,
-                    _ => StatusCodes.Status400BadRequest,
-                };
-                return Results.Json(new { error = e.Code, message = e.Message }, statusCode: status);
+                return Results.Json(new ErrorReply(e.Code, e.Message), statusCode: ErrorCodes.HttpStatus(e.Code));
             }
         });
         app.MapGet("/tasks", () => Results.Json(store.AllTasks().Select(t => new
@@ -188,7 +183,7 @@ public sealed class HttpApi(
     {
         if (record is null)
         {
-            return Results.Json(new { error = "unknown_version", message = "No such model version." }, statusCode: 404);
+            return Results.Json(new ErrorReply(ErrorCodes.UnknownVersion, "No such model version."), statusCode: 404);
         }
 
         string etag = $"\"{record.ModelBlob}\"";

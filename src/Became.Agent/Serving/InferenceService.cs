@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Became.Agent.Configuration;
+using Became.Agent.Deployment;
 using Became.Agent.Intake;
+using Became.Agent.Protocol;
 using Became.Core.Serialization;
 using Microsoft.Extensions.Options;
 using static TorchSharp.torch;
@@ -14,12 +16,6 @@ namespace Became.Agent.Serving;
 /// <param name="Predictions">Predicted class per input.</param>
 /// <param name="Probabilities">Softmax probabilities per input.</param>
 public sealed record InferenceResult(int Version, string TaskId, long[] Predictions, float[][] Probabilities);
-
-/// <summary>A request the device cannot answer, with a machine code and a human message.</summary>
-public sealed class RequestRejectedException(string code, string message) : Exception(message)
-{
-    public string Code { get; } = code;
-}
 
 /// <summary>Runs inputs through the deployed model: scaled to [0,1] (uint8 / 255), normalised, forward, softmax.</summary>
 public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptions> options)
@@ -36,7 +32,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
     {
         if (payload.Length > _options.Limits.MaxRequestBytes)
         {
-            throw new RequestRejectedException("too_large", $"The request is {payload.Length} bytes; Limits:MaxRequestBytes is {_options.Limits.MaxRequestBytes}.");
+            throw new RequestRejectedException(ErrorCodes.TooLarge, $"The request is {payload.Length} bytes; Limits:MaxRequestBytes is {_options.Limits.MaxRequestBytes}.");
         }
 
         int features = _options.Model.Features;
@@ -49,14 +45,14 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
             }
             catch (FormatException e)
             {
-                throw new RequestRejectedException("bad_request", $"Invalid safetensors request: {e.Message}");
+                throw new RequestRejectedException(ErrorCodes.BadRequest, $"Invalid safetensors request: {e.Message}");
             }
 
-            string taskId = file.Metadata.GetValueOrDefault("taskId") ?? throw new RequestRejectedException("bad_request", "The safetensors request needs __metadata__.taskId.");
-            var x = file.Find("x") ?? throw new RequestRejectedException("bad_request", "The safetensors request needs a tensor x.");
+            string taskId = file.Metadata.GetValueOrDefault("taskId") ?? throw new RequestRejectedException(ErrorCodes.BadRequest, "The safetensors request needs __metadata__.taskId.");
+            var x = file.Find("x") ?? throw new RequestRejectedException(ErrorCodes.BadRequest, "The safetensors request needs a tensor x.");
             if (x.Shape.Length < 2 || x.Shape.Skip(1).Aggregate(1L, (a, b) => a * b) != features)
             {
-                throw new RequestRejectedException("bad_shape", $"x has shape [{string.Join(", ", x.Shape)}]; expected [N, {features}] values per input.");
+                throw new RequestRejectedException(ErrorCodes.BadShape, $"x has shape [{string.Join(", ", x.Shape)}]; expected [N, {features}] values per input.");
             }
 
             // Before copying: the count must be servable, whatever the payload's size.
@@ -66,7 +62,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
             {
                 SafeTensorDType.U8 => x.Data.ToArray().Select(b => b / 255f).ToArray(),
                 SafeTensorDType.F32 => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(x.Data.Span).ToArray(),
-                _ => throw new RequestRejectedException("bad_dtype", $"x is {x.DType}; send U8 or F32."),
+                _ => throw new RequestRejectedException(ErrorCodes.BadDtype, $"x is {x.DType}; send U8 or F32."),
             };
             return (taskId, values, count);
         }
@@ -74,7 +70,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
         var json = SkipBomAndWhitespace(payload);
         if (json.IsEmpty || json.Span[0] is not ((byte)'{' or (byte)'['))
         {
-            throw new RequestRejectedException("bad_request", "Neither JSON nor safetensors: send {\"taskId\": \"...\", \"inputs\": [[...], ...]} or a safetensors file.");
+            throw new RequestRejectedException(ErrorCodes.BadRequest, "Neither JSON nor safetensors: send {\"taskId\": \"...\", \"inputs\": [[...], ...]} or a safetensors file.");
         }
 
         try
@@ -83,13 +79,13 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
-                throw new RequestRejectedException("bad_request", "The request must be a JSON object {\"taskId\": \"...\", \"inputs\": [[...], ...]}.");
+                throw new RequestRejectedException(ErrorCodes.BadRequest, "The request must be a JSON object {\"taskId\": \"...\", \"inputs\": [[...], ...]}.");
             }
 
-            string taskId = root.TryGetProperty("taskId", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : throw new RequestRejectedException("bad_request", "The request needs \"taskId\".");
+            string taskId = root.TryGetProperty("taskId", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : throw new RequestRejectedException(ErrorCodes.BadRequest, "The request needs \"taskId\".");
             if (!root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Array)
             {
-                throw new RequestRejectedException("bad_request", "The request needs \"inputs\": [[...], ...].");
+                throw new RequestRejectedException(ErrorCodes.BadRequest, "The request needs \"inputs\": [[...], ...].");
             }
 
             CheckCount(inputs.GetArrayLength());
@@ -99,7 +95,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
             {
                 if (rows[i].ValueKind != JsonValueKind.Array || rows[i].GetArrayLength() != features)
                 {
-                    throw new RequestRejectedException("bad_shape", $"inputs[{i}] must be an array of {features} numbers in [0, 1].");
+                    throw new RequestRejectedException(ErrorCodes.BadShape, $"inputs[{i}] must be an array of {features} numbers in [0, 1].");
                 }
 
                 int j = 0;
@@ -113,7 +109,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
         {
-            throw new RequestRejectedException("bad_request", $"Invalid JSON request: {e.Message}");
+            throw new RequestRejectedException(ErrorCodes.BadRequest, $"Invalid JSON request: {e.Message}");
         }
     }
 
@@ -154,12 +150,12 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
             float v = inputs[i];
             if (!float.IsFinite(v))
             {
-                throw new RequestRejectedException("non_finite", $"Inputs contain NaN or infinite values (input {i / features}, value {i % features}).");
+                throw new RequestRejectedException(ErrorCodes.NonFinite, $"Inputs contain NaN or infinite values (input {i / features}, value {i % features}).");
             }
 
             if (!InputRange.Contains(v))
             {
-                throw new RequestRejectedException("out_of_range",
+                throw new RequestRejectedException(ErrorCodes.OutOfRange,
                     $"Input {i / features} has {v.ToString(System.Globalization.CultureInfo.InvariantCulture)} at value {i % features}; inputs are pixels scaled to [0, 1] " +
                     $"({InputRange.Advice} safetensors).");
             }
@@ -170,7 +166,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
     {
         if (count < 1 || count > MaxInputs)
         {
-            throw new RequestRejectedException("bad_shape", $"Send between 1 and {MaxInputs} inputs; got {count}.");
+            throw new RequestRejectedException(ErrorCodes.BadShape, $"Send between 1 and {MaxInputs} inputs; got {count}.");
         }
     }
 
@@ -184,19 +180,19 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
         var snapshot = lease.Snapshot;
         if (snapshot.Network is null)
         {
-            throw new RequestRejectedException("no_model", "No model is deployed yet.");
+            throw new RequestRejectedException(ErrorCodes.NoModel, "No model is deployed yet.");
         }
 
         if (count < snapshot.Network.MinimumBatch)
         {
             // AlexNet's batch norm normalises with the request's own statistics (as the reference does).
-            throw new RequestRejectedException("bad_shape", $"The deployed network normalises with batch statistics: send at least {snapshot.Network.MinimumBatch} inputs; got {count}.");
+            throw new RequestRejectedException(ErrorCodes.BadShape, $"The deployed network normalises with batch statistics: send at least {snapshot.Network.MinimumBatch} inputs; got {count}.");
         }
 
         int head = IndexOf(snapshot.TaskIds, taskId);
         if (head < 0)
         {
-            throw new RequestRejectedException("unknown_task", $"The deployed model (version {snapshot.Version}) does not know task '{taskId}'; it knows: {string.Join(", ", snapshot.TaskIds)}.");
+            throw new RequestRejectedException(ErrorCodes.UnknownTask, $"The deployed model (version {snapshot.Version}) does not know task '{taskId}'; it knows: {string.Join(", ", snapshot.TaskIds)}.");
         }
 
         // Before the forward pass: the reply must stay small enough to build, send and carry.
@@ -205,7 +201,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
         if (outputs > _options.Limits.MaxInferOutputs)
         {
             long most = _options.Limits.MaxInferOutputs / classes;
-            throw new RequestRejectedException("too_large",
+            throw new RequestRejectedException(ErrorCodes.TooLarge,
                 $"{count} inputs x {classes} classes = {outputs} probabilities; Limits:MaxInferOutputs is {_options.Limits.MaxInferOutputs}" +
                 (most > 0 ? $": send at most {most} inputs per request for task '{taskId}'." : "."));
         }
@@ -221,7 +217,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
         if (!Array.TrueForAll(flat, float.IsFinite))
         {
             // No JSON can carry NaN; say so instead of failing to serialise the reply.
-            throw new RequestRejectedException("non_finite", $"The model (version {snapshot.Version}) gives non-finite probabilities for these inputs.");
+            throw new RequestRejectedException(ErrorCodes.NonFinite, $"The model (version {snapshot.Version}) gives non-finite probabilities for these inputs.");
         }
 
         var predictions = probabilities.argmax(1).data<long>().ToArray();

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Became.Agent.Configuration;
-using Became.Agent.Jobs;
-using Became.Agent.Messaging;
+using Became.Agent.Deployment;
+using Became.Agent.Protocol;
 using Became.Agent.Mqtt;
 using Became.Agent.Storage;
 using Microsoft.Extensions.Logging;
@@ -19,9 +19,9 @@ namespace Became.Agent.Serving;
 public sealed class ModelRequests(
     AgentStore store,
     InferenceService inference,
-    TrainingWorker worker,
-    AgentEvents events,
-    MqttConnection connection,
+    ModelDeployment deployment,
+    IAgentEvents events,
+    IMqttReplies connection,
     IOptions<AgentOptions> options,
     ILogger<ModelRequests> logger)
 {
@@ -30,7 +30,7 @@ public sealed class ModelRequests(
 
     private readonly AgentOptions _options = options.Value;
 
-    public IReadOnlyList<string> Topics => [_options.Topic("models/pull"), _options.Topic("infer"), _options.Topic("cmd/rollback")];
+    public IReadOnlyList<string> Topics => [_options.Topic(Protocol.Topics.ModelsPull), _options.Topic(Protocol.Topics.Infer), _options.Topic(Protocol.Topics.Rollback)];
 
     public bool Handles(string topic) => Topics.Contains(topic);
 
@@ -44,25 +44,25 @@ public sealed class ModelRequests(
             if (!NoResponseTopic(message) && ResponseTopicProblem(message.ResponseTopic!, _options.TopicRoot) is { } problem)
             {
                 // Nothing is carried out or published: the requester asked for a reply where it would act as a command.
-                await RejectWithEventAsync(kind, "bad_response_topic", problem, cancellationToken).ConfigureAwait(false);
+                await RejectWithEventAsync(kind, ErrorCodes.BadResponseTopic, problem, cancellationToken).ConfigureAwait(false);
                 return;
             }
 
             if (message.Payload.Length > _options.Limits.MaxRequestBytes)
             {
-                throw new RequestRejectedException("too_large", $"The request is {message.Payload.Length} bytes; Limits:MaxRequestBytes is {_options.Limits.MaxRequestBytes}.");
+                throw new RequestRejectedException(ErrorCodes.TooLarge, $"The request is {message.Payload.Length} bytes; Limits:MaxRequestBytes is {_options.Limits.MaxRequestBytes}.");
             }
 
             switch (kind)
             {
-                case "models/pull":
+                case Protocol.Topics.ModelsPull:
                     await PullAsync(message, cancellationToken).ConfigureAwait(false);
                     break;
-                case "infer":
+                case Protocol.Topics.Infer:
                     if (NoResponseTopic(message))
                     {
                         // The answer could go nowhere: say so rather than compute it.
-                        await RejectAsync(message, kind, "no_response_topic", "An infer request needs an MQTT 5 response topic.", cancellationToken).ConfigureAwait(false);
+                        await RejectAsync(message, kind, ErrorCodes.NoResponseTopic, "An infer request needs an MQTT 5 response topic.", cancellationToken).ConfigureAwait(false);
                         break;
                     }
 
@@ -70,11 +70,11 @@ public sealed class ModelRequests(
                     var result = inference.Predict(taskId, inputs, count);
                     await ReplyJsonAsync(message, result, [("version", result.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))], cancellationToken).ConfigureAwait(false);
                     break;
-                case "cmd/rollback":
-                    int version = RequestedVersion(message.Payload) ?? throw new RequestRejectedException("bad_request", "A rollback needs {\"version\": n}.");
-                    var record = await worker.RollbackAsync(version, cancellationToken).ConfigureAwait(false)
-                        ?? throw new RequestRejectedException("unknown_version", $"There is no version {version}.");
-                    await ReplyJsonAsync(message, new { version = record.Version, deployed = record.Deployed, queued = record.Queued }, [], cancellationToken).ConfigureAwait(false);
+                case Protocol.Topics.Rollback:
+                    int version = RequestedVersion(message.Payload) ?? throw new RequestRejectedException(ErrorCodes.BadRequest, "A rollback needs {\"version\": n}.");
+                    var record = await deployment.RollbackAsync(version, cancellationToken).ConfigureAwait(false)
+                        ?? throw new RequestRejectedException(ErrorCodes.UnknownVersion, $"There is no version {version}.");
+                    await ReplyJsonAsync(message, new RollbackReply(record.Version, record.Deployed, record.Queued), [], cancellationToken).ConfigureAwait(false);
                     break;
             }
         }
@@ -90,7 +90,7 @@ public sealed class ModelRequests(
         {
             // Acknowledged already, so never redelivered: the requester must still hear that it failed.
             logger.LogError(e, "Request on {Kind} failed", kind);
-            await RejectAsync(message, kind, "internal_error", "The device failed to answer this request; its log has the details.", cancellationToken).ConfigureAwait(false);
+            await RejectAsync(message, kind, ErrorCodes.InternalError, "The device failed to answer this request; its log has the details.", cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -138,13 +138,13 @@ public sealed class ModelRequests(
         if (record is null)
         {
             throw wanted is null
-                ? new RequestRejectedException("no_model", "No model is deployed yet.")
-                : new RequestRejectedException("unknown_version", $"There is no version {wanted}.");
+                ? new RequestRejectedException(ErrorCodes.NoModel, "No model is deployed yet.")
+                : new RequestRejectedException(ErrorCodes.UnknownVersion, $"There is no version {wanted}.");
         }
 
         if (NoResponseTopic(message))
         {
-            await RejectAsync(message, "models/pull", "no_response_topic", "A pull needs an MQTT 5 response topic.", cancellationToken).ConfigureAwait(false);
+            await RejectAsync(message, Protocol.Topics.ModelsPull, ErrorCodes.NoResponseTopic, "A pull needs an MQTT 5 response topic.", cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -170,11 +170,11 @@ public sealed class ModelRequests(
             // TryGetProperty and TryGetInt32 throw, rather than say false, on a root that is no object or a value that is no number.
             return root.ValueKind == JsonValueKind.Object && root.TryGetProperty("version", out var v)
                 && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) ? n
-                : throw new RequestRejectedException("bad_request", "Expected {\"version\": n} with n an integer.");
+                : throw new RequestRejectedException(ErrorCodes.BadRequest, "Expected {\"version\": n} with n an integer.");
         }
         catch (JsonException e)
         {
-            throw new RequestRejectedException("bad_request", $"Invalid JSON: {e.Message}");
+            throw new RequestRejectedException(ErrorCodes.BadRequest, $"Invalid JSON: {e.Message}");
         }
     }
 
@@ -187,7 +187,7 @@ public sealed class ModelRequests(
             return;
         }
 
-        await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, JsonSerializer.SerializeToUtf8Bytes(body, AgentEvents.Json),
+        await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, JsonSerializer.SerializeToUtf8Bytes(body, AgentJson.Options),
             properties.Select(p => new KeyValuePair<string, string>(p.Item1, p.Item2)).ToList(), cancellationToken).ConfigureAwait(false);
     }
 
@@ -200,7 +200,7 @@ public sealed class ModelRequests(
         }
 
         logger.LogWarning("Request on {Kind} refused: {Code}: {Message}", kind, code, text);
-        await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, JsonSerializer.SerializeToUtf8Bytes(new { error = code, message = text }, AgentEvents.Json),
+        await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, JsonSerializer.SerializeToUtf8Bytes(new ErrorReply(code, text), AgentJson.Options),
             [new("error", code)], cancellationToken).ConfigureAwait(false);
     }
 
@@ -208,6 +208,6 @@ public sealed class ModelRequests(
     private async Task RejectWithEventAsync(string kind, string code, string text, CancellationToken cancellationToken)
     {
         logger.LogWarning("Request on {Kind} refused: {Code}: {Message}", kind, code, text);
-        await events.PublishAsync(EventTypes.RequestRejected, null, new Dictionary<string, object?> { ["request"] = kind, ["reason"] = code, ["message"] = text }, cancellationToken).ConfigureAwait(false);
+        await events.PublishAsync(null, new RequestRejected(Request: kind, Reason: code, Message: text), cancellationToken).ConfigureAwait(false);
     }
 }

@@ -2,36 +2,13 @@ using LiteDB;
 
 namespace Became.Agent.Storage;
 
-/// <summary>What a committed task brings: the new version's files and figures.</summary>
-/// <param name="Task">The task learned.</param>
-/// <param name="Head">The head it got.</param>
-/// <param name="ModelFile">Safetensors model (state dict + metadata).</param>
-/// <param name="StateFile">Safetensors memory bases and accumulated Fisher.</param>
-/// <param name="TestSetFile">Safetensors held-out test set of the task (kept after training).</param>
-/// <param name="HeadClasses">Class count of every head, in order.</param>
-/// <param name="MergeCoefficient">The merge coefficient, if there was a merge.</param>
-/// <param name="MemoryRanks">Basis ranks after the task.</param>
-/// <param name="Accuracy">Held-out accuracy of the new version on every task learned so far.</param>
-/// <param name="TrainingSeconds">Seconds the learner took.</param>
-public sealed record CommittedTask(
-    TaskRecord Task,
-    int Head,
-    byte[] ModelFile,
-    byte[] StateFile,
-    byte[] TestSetFile,
-    int[] HeadClasses,
-    double? MergeCoefficient,
-    int[] MemoryRanks,
-    Dictionary<string, double> Accuracy,
-    double TrainingSeconds);
-
 /// <summary>
 /// The agent's local state: tasks, model versions and the deployed pointer in one LiteDB file (Direct mode,
 /// owned by this process), tensors in content-addressed blob files. A task's commit writes the blobs first,
 /// then one LiteDB transaction, then a checkpoint; a crash in between leaves only unreferenced blobs,
 /// which start-up removes.
 /// </summary>
-public sealed class AgentStore : IDisposable
+public sealed partial class AgentStore : IDisposable
 {
     private const string DeployedKey = "deployed";
     private const string SequenceKey = "sequence";
@@ -254,113 +231,6 @@ public sealed class AgentStore : IDisposable
         });
     }
 
-    /// <summary>Commits a learned task: blobs, then the version, the task's record and the deployed pointer in
-    /// one transaction, then a checkpoint; then the training payload is deleted (the test set stays).</summary>
-    /// <param name="committed">What the job produced.</param>
-    /// <param name="gateReason">Why the gate holds the version back, or null to deploy it.</param>
-    /// <param name="beforeTransactionCommit">Runs inside the transaction just before it commits (the test-only pause point).</param>
-    public ModelVersionRecord Commit(CommittedTask committed, string? gateReason = null, Action? beforeTransactionCommit = null)
-    {
-        string modelBlob = Blobs.Put(committed.ModelFile);
-        string stateBlob = Blobs.Put(committed.StateFile);
-        string testBlob = Blobs.Put(committed.TestSetFile);
-        ModelVersionRecord version = null!;
-        string? payload = null;
-        Locked(() =>
-        {
-            _db.BeginTrans();
-            try
-            {
-                int parent = (int)(_settings.FindById(DeployedKey)?.Value ?? 0);
-                int number = NextVersion();
-                var previous = parent == 0 ? null : _versions.FindById(parent);
-                version = new ModelVersionRecord
-                {
-                    Version = number,
-                    ParentVersion = parent,
-                    TaskId = committed.Task.Id,
-                    ModelBlob = modelBlob,
-                    StateBlob = stateBlob,
-                    HeadClasses = committed.HeadClasses,
-                    TaskIds = [.. previous?.TaskIds ?? [], committed.Task.Id],
-                    MergeCoefficient = committed.MergeCoefficient,
-                    MemoryRanks = committed.MemoryRanks,
-                    Accuracy = committed.Accuracy,
-                    TrainingSeconds = committed.TrainingSeconds,
-                    CreatedAt = DateTime.UtcNow,
-                    GateReason = gateReason,
-                };
-                _versions.Insert(version);
-                var task = _tasks.FindById(committed.Task.Id) ?? throw new InvalidOperationException($"Task {committed.Task.Id} vanished from the store.");
-                payload = task.PayloadBlob;
-                task.State = gateReason is null ? TaskState.Learned : TaskState.NotDeployed;
-                task.Head = committed.Head;
-                task.Version = number;
-                task.TestBlob = testBlob;
-                task.PayloadBlob = null;
-                task.LearnedAt = DateTime.UtcNow;
-                task.Error = null;
-                task.RetryAt = null;
-                task.StartedAt = null;
-                _tasks.Update(task);
-                if (gateReason is null)
-                {
-                    _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = number });
-                }
-
-                beforeTransactionCommit?.Invoke();
-                _db.Commit();
-            }
-            catch
-            {
-                _db.Rollback();
-                throw;
-            }
-
-            // Committed from here on, so nothing below may fail the call: the caller would take the task for not learned.
-            // A failed checkpoint leaves the transaction in the log (replayed when the database is opened again).
-            try
-            {
-                _db.Checkpoint();
-            }
-            catch (Exception e) when (IsStorageFailure(e))
-            {
-                _broken = true;
-            }
-        });
-
-        try
-        {
-            if (payload is not null && payload != testBlob && !ReferencedBlobs().Contains(payload))
-            {
-                Blobs.Delete(payload);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteException)
-        {
-            // No record names the payload any more: the next start collects it.
-        }
-
-        return version;
-    }
-
-    /// <summary>Makes a stored version the deployed one again (rollback); false when it does not exist.</summary>
-    public ModelVersionRecord? Deploy(int version)
-    {
-        return Locked(() =>
-        {
-            var record = _versions.FindById(version);
-            if (record is null)
-            {
-                return null;
-            }
-
-            _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = version });
-            _db.Checkpoint();
-            return record;
-        });
-    }
-
     public ModelVersionRecord? FindVersion(int version)
     {
         return Locked(() =>
@@ -374,91 +244,6 @@ public sealed class AgentStore : IDisposable
         return Locked(() =>
         {
             return _tasks.FindAll().OrderBy(t => t.Sequence).ToList();
-        });
-    }
-
-    /// <summary>Marks a queued task as failed with its reason; it leaves the queue. A task already committed (learned
-    /// or held back by the gate) stays as it is: false then.</summary>
-    public bool MarkFailed(string taskId, string reason)
-    {
-        return Locked(() =>
-        {
-            var task = _tasks.FindById(taskId);
-            if (task is null || task.State is not (TaskState.Queued or TaskState.Failed))
-            {
-                return false;
-            }
-
-            task.State = TaskState.Failed;
-            task.Error = reason;
-            _tasks.Update(task);
-            _db.Checkpoint();
-            return true;
-        });
-    }
-
-    /// <summary>Keeps a task queued after a transient failure: counts the attempt, keeps the reason, and holds the
-    /// task back until <paramref name="retryAt"/>.</summary>
-    public void MarkRetry(string taskId, string reason, DateTime retryAt)
-    {
-        Locked(() =>
-        {
-            var task = _tasks.FindById(taskId);
-            if (task is null)
-            {
-                return;
-            }
-
-            task.Attempts++;
-            task.Error = reason;
-            task.RetryAt = retryAt;
-            task.StartedAt = null;
-            _tasks.Update(task);
-            _db.Checkpoint();
-        });
-    }
-
-    /// <summary>Records that a job starts on the task, so a restart can tell that it was interrupted.</summary>
-    public void MarkStarted(string taskId)
-    {
-        Locked(() =>
-        {
-            var task = _tasks.FindById(taskId);
-            if (task is null)
-            {
-                return;
-            }
-
-            task.StartedAt = DateTime.UtcNow;
-            _tasks.Update(task);
-            _db.Checkpoint();
-        });
-    }
-
-    /// <summary>Marks a version whose files failed their checksum, so it is never deployed again.</summary>
-    public void MarkCorrupt(int version, string reason)
-    {
-        Locked(() =>
-        {
-            var record = _versions.FindById(version);
-            if (record is null)
-            {
-                return;
-            }
-
-            record.Corrupt = reason;
-            _versions.Update(record);
-            _db.Checkpoint();
-        });
-    }
-
-    /// <summary>Points the deployed pointer at a version, or at none (0) when no version is usable.</summary>
-    public void SetDeployed(int version)
-    {
-        Locked(() =>
-        {
-            _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = version });
-            _db.Checkpoint();
         });
     }
 

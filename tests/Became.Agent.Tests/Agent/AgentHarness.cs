@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Became.Agent.Hosting;
+using Became.Agent.Deployment;
 using Became.Agent.Serving;
 using Became.Agent.Storage;
 using Became.Core.Data;

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Became.Agent.Jobs;
+using Became.Agent.Deployment;
 using Became.Core.Native;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Became.Agent.Configuration;
 using Became.Agent.Hosting;
-using Became.Agent.Jobs;
+using Became.Agent.Deployment;
 using Became.Core.Models;
 using Became.Core.Projection;
 using Became.Core.Serialization;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Became.Agent.Hosting;
+using Became.Agent.Jobs;
 using Microsoft.Extensions.Logging.Abstractions;
 
 // Not ...Tests.Hosting: that namespace would shadow Became.Agent.Hosting in tests that write Hosting.AgentHost.

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Became.Agent.Configuration;
 using Became.Agent.Hosting;
-using Became.Agent.Jobs;
+using Became.Agent.Deployment;
 using Became.Agent.Tests.Agent;
 using Became.Core.Data;
 using Became.Core.Serialization;

@@ -1,6 +1,6 @@
 using Became.Core.Models;
 
-namespace Became.Agent.Serving;
+namespace Became.Agent.Deployment;
 
 /// <summary>The model the device serves: a version, the tasks it knows and the network (read-only once deployed).</summary>
 /// <param name="Version">0 before the first task is learned.</param>

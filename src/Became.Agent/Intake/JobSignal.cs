@@ -1,4 +1,4 @@
-namespace Became.Agent.Jobs;
+namespace Became.Agent.Intake;
 
 /// <summary>Wakes the training worker when a task has been queued.</summary>
 public sealed class JobSignal : IDisposable

@@ -1,4 +1,4 @@
-namespace Became.Agent.Hosting;
+namespace Became.Agent.Jobs;
 
 /// <summary>When the training worker last showed it was alive (its loop turned or an epoch finished).</summary>
 public sealed class AgentHeartbeat(TimeProvider? time = null)

@@ -3,7 +3,7 @@ using System.Text;
 using Became.Core.Data;
 using static TorchSharp.torch;
 
-namespace Became.Agent.Jobs;
+namespace Became.Agent.Intake;
 
 /// <summary>A task's samples as scaled inputs ([0,1] pixels, float32, N x features) and labels, before normalisation.</summary>
 /// <param name="Inputs">Row-major N x Features values.</param>

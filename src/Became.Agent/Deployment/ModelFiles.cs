@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Became.Agent.Configuration;
+using Became.Agent.Intake;
 using Became.Agent.Storage;
 using Became.Core.Models;
 using Became.Core.Native;
@@ -8,7 +9,7 @@ using Became.Core.Serialization;
 using Became.Core.Training;
 using static TorchSharp.torch;
 
-namespace Became.Agent.Jobs;
+namespace Became.Agent.Deployment;
 
 /// <summary>A learner rebuilt from a stored version (or fresh), owning its network.</summary>
 public sealed class LearnerSession : IDisposable

@@ -1,0 +1,18 @@
+namespace Became.Agent.Protocol;
+
+/// <summary>The states the retained status shows (strings on the wire).</summary>
+public static class AgentState
+{
+    public const string Idle = "idle";
+    public const string Training = "training";
+    public const string Offline = "offline";
+}
+
+/// <summary>The agent's status, retained on became/{deviceId}/status.</summary>
+/// <param name="State">idle, training or offline (<see cref="AgentState"/>).</param>
+/// <param name="DeployedVersion">0 before the first model.</param>
+/// <param name="QueueLength">Tasks waiting (including the one training).</param>
+/// <param name="TasksLearned">Tasks in the deployed model.</param>
+/// <param name="LastError">The last job failure or rejection, if any.</param>
+/// <param name="Time">When this status was produced.</param>
+public sealed record AgentStatus(string State, int DeployedVersion, int QueueLength, int TasksLearned, string? LastError, DateTimeOffset Time);

@@ -269,29 +269,8 @@ internal static class HostileRequests
     private static readonly Lazy<ImageClassificationDataset> Dataset = new(() => ImageClassificationDataset.Load());
 
     /// <summary>Sends a request with a private response topic and waits for the reply.</summary>
-    public static async Task<MqttApplicationMessage> RequestAsync(AgentHarness agent, string suffix, byte[] payload)
-    {
-        using var client = new MqttClientFactory().CreateMqttClient();
-        var reply = new TaskCompletionSource<MqttApplicationMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
-        byte[] correlation = Guid.NewGuid().ToByteArray();
-        client.ApplicationMessageReceivedAsync += e =>
-        {
-            if (e.ApplicationMessage.CorrelationData is { } c && c.SequenceEqual(correlation))
-            {
-                reply.TrySetResult(e.ApplicationMessage);
-            }
-
-            return Task.CompletedTask;
-        };
-        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer(agent.BrokerHost, agent.BrokerPort).WithProtocolVersion(MqttProtocolVersion.V500).Build());
-        string responseTopic = $"test/{Guid.NewGuid():N}/reply";
-        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build());
-        await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"became/{agent.DeviceId}/{suffix}").WithPayload(payload)
-            .WithResponseTopic(responseTopic).WithCorrelationData(correlation).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
-        var message = await reply.Task.WaitAsync(TimeSpan.FromSeconds(20));
-        await client.DisconnectAsync();
-        return message;
-    }
+    public static Task<MqttApplicationMessage> RequestAsync(AgentHarness agent, string suffix, byte[] payload) =>
+        MqttRequest.SendAsync(agent, suffix, payload, TimeSpan.FromSeconds(20));
 
     public static string UserProperty(MqttApplicationMessage message, string name) =>
         message.UserProperties!.Single(p => p.Name == name).ReadValueAsString();

@@ -14,6 +14,9 @@ namespace Became.Agent.Tests.Agent;
 /// <summary>A rollback sent while a task trains: answered at once, applied when the job ends, and no other request waits.</summary>
 public sealed class RollbackWhileTrainingTests(ITestOutputHelper output)
 {
+    // Long enough to measure how long an unfixed agent keeps a request waiting.
+    private static readonly TimeSpan LongEnough = TimeSpan.FromSeconds(180);
+
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(300);
 
     [Fact]
@@ -28,8 +31,8 @@ public sealed class RollbackWhileTrainingTests(ITestOutputHelper output)
 
         // The inference goes out right behind the rollback: an agent whose handler waits for the job answers neither.
         var clock = Stopwatch.StartNew();
-        var rollbackRequest = TimedAsync(MqttRequest.SendAsync(agent, "cmd/rollback", Encoding.UTF8.GetBytes("{\"version\": 1}")), clock);
-        var inferRequest = TimedAsync(MqttRequest.SendAsync(agent, "infer", InferRequest("r0", 0, 5)), clock);
+        var rollbackRequest = TimedAsync(MqttRequest.SendAsync(agent, "cmd/rollback", Encoding.UTF8.GetBytes("{\"version\": 1}"), LongEnough), clock);
+        var inferRequest = TimedAsync(MqttRequest.SendAsync(agent, "infer", InferRequest("r0", 0, 5), LongEnough), clock);
         var (reply, rollbackTime) = await rollbackRequest;
         var stateAtReply = agent.Store.FindTask("r1")!.State;
         var (infer, inferTime) = await inferRequest;
@@ -106,40 +109,5 @@ public sealed class RollbackWhileTrainingTests(ITestOutputHelper output)
         var rows = Enumerable.Range(0, dataset.Test.Count).Where(i => dataset.Test.Label(i) / 2 == task).Take(count).ToList();
         var inputs = rows.Select(r => dataset.Test.Image(r).ToArray().Select(b => Math.Round(b / 255.0, 6)).ToArray()).ToArray();
         return JsonSerializer.SerializeToUtf8Bytes(new { taskId, inputs });
-    }
-}
-
-/// <summary>Sends one MQTT 5 request to an agent and waits for the reply on a private response topic.</summary>
-internal static class MqttRequest
-{
-    public static async Task<MqttApplicationMessage> SendAsync(AgentHarness agent, string suffix, byte[] payload)
-    {
-        using var client = new MqttClientFactory().CreateMqttClient();
-        var reply = new TaskCompletionSource<MqttApplicationMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
-        byte[] correlation = Guid.NewGuid().ToByteArray();
-        client.ApplicationMessageReceivedAsync += e =>
-        {
-            if (e.ApplicationMessage.CorrelationData is { } c && c.SequenceEqual(correlation))
-            {
-                reply.TrySetResult(e.ApplicationMessage);
-            }
-
-            return Task.CompletedTask;
-        };
-        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer(agent.BrokerHost, agent.BrokerPort).WithProtocolVersion(MqttProtocolVersion.V500).WithClientId("req-" + Guid.NewGuid().ToString("N")).Build());
-        string responseTopic = $"test/{Guid.NewGuid():N}/reply";
-        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build());
-        await client.PublishAsync(new MqttApplicationMessageBuilder()
-            .WithTopic($"became/{agent.DeviceId}/{suffix}")
-            .WithPayload(payload)
-            .WithResponseTopic(responseTopic)
-            .WithCorrelationData(correlation)
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-            .Build());
-
-        // Long enough to measure how long an unfixed agent keeps a request waiting.
-        var message = await reply.Task.WaitAsync(TimeSpan.FromSeconds(180));
-        await client.DisconnectAsync();
-        return message;
     }
 }

@@ -29,34 +29,8 @@ public sealed class ServingTests
     }
 
     /// <summary>Sends an MQTT 5 request and waits for the reply on a private response topic.</summary>
-    private static async Task<MqttApplicationMessage> RequestAsync(AgentHarness agent, string suffix, byte[] payload)
-    {
-        using var client = new MqttClientFactory().CreateMqttClient();
-        var reply = new TaskCompletionSource<MqttApplicationMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
-        byte[] correlation = Guid.NewGuid().ToByteArray();
-        client.ApplicationMessageReceivedAsync += e =>
-        {
-            if (e.ApplicationMessage.CorrelationData is { } c && c.SequenceEqual(correlation))
-            {
-                reply.TrySetResult(e.ApplicationMessage);
-            }
-
-            return Task.CompletedTask;
-        };
-        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer(agent.BrokerHost, agent.BrokerPort).WithProtocolVersion(MqttProtocolVersion.V500).WithClientId("req-" + Guid.NewGuid().ToString("N")).Build());
-        string responseTopic = $"test/{Guid.NewGuid():N}/reply";
-        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build());
-        await client.PublishAsync(new MqttApplicationMessageBuilder()
-            .WithTopic($"became/{agent.DeviceId}/{suffix}")
-            .WithPayload(payload)
-            .WithResponseTopic(responseTopic)
-            .WithCorrelationData(correlation)
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-            .Build());
-        var message = await reply.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        await client.DisconnectAsync();
-        return message;
-    }
+    private static Task<MqttApplicationMessage> RequestAsync(AgentHarness agent, string suffix, byte[] payload) =>
+        MqttRequest.SendAsync(agent, suffix, payload);
 
     private static string UserProperty(MqttApplicationMessage message, string name) =>
         message.UserProperties!.Single(p => p.Name == name).ReadValueAsString();

@@ -49,6 +49,7 @@ public sealed class EmbeddedBrokerTests
         // them); binding it again needs SO_REUSEADDR, which .NET sets on Linux by itself (without SO_REUSEPORT).
         int port;
         var connected = new List<MqttProbe>();
+        using var silent = new System.Net.Sockets.TcpClient();
         try
         {
             await using (var first = new EmbeddedBroker(0, NullLogger<EmbeddedBroker>.Instance))
@@ -61,6 +62,10 @@ public sealed class EmbeddedBrokerTests
                     connected.Add(probe);
                     await probe.RoundTripAsync();
                 }
+
+                // A client that connects and then never reads or closes again: the broker's side of it waits in FIN_WAIT2
+                // after the stop, so the port lingers whatever the other clients' sockets do (they may be reset).
+                await ConnectSilentlyAsync(silent, port);
             }
 
             Assert.True(LingeringPorts().Contains(port), string.Join("\n", File.ReadLines("/proc/net/tcp")));
@@ -76,6 +81,19 @@ public sealed class EmbeddedBrokerTests
                 await probe.DisposeAsync();
             }
         }
+    }
+
+    // An MQTT 3.1.1 CONNECT (clean session, no keep-alive, client id "silent") and its CONNACK, so the broker has
+    // accepted the connection before it stops.
+    private static async Task ConnectSilentlyAsync(System.Net.Sockets.TcpClient client, int port)
+    {
+        await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        byte[] connect = [0x10, 18, 0x00, 0x04, (byte)'M', (byte)'Q', (byte)'T', (byte)'T', 0x04, 0x02, 0x00, 0x00, 0x00, 0x06, (byte)'s', (byte)'i', (byte)'l', (byte)'e', (byte)'n', (byte)'t'];
+        await stream.WriteAsync(connect);
+        var connack = new byte[4];
+        await stream.ReadExactlyAsync(connack).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(new byte[] { 0x20, 0x02, 0x00, 0x00 }, connack);
     }
 
     // Local ports of IPv4 TCP connections that are not listeners (established, closing, TIME_WAIT...) in /proc/net/tcp.

@@ -117,7 +117,7 @@ public sealed class AgentLoopTests
         await agent.WaitForAsync("training.progress", "long");
 
         await agent.StopAgentAsync();
-        using (var store = new Storage.AgentStore(agent.DataDirectory))
+        using (var store = new Became.Agent.Storage.AgentStore(agent.DataDirectory))
         {
             Assert.Null(store.Deployed());
             Assert.Equal("long", Assert.Single(store.QueuedTasks()).Id);

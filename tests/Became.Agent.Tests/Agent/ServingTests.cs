@@ -21,7 +21,7 @@ public sealed class ServingTests
 
     private static async Task<(AgentHarness Agent, HttpClient Http)> StartWithHttpAsync(params string[] extra)
     {
-        int port = Mqtt.TestBrokers.FreePort();
+        int port = TestBrokers.FreePort();
         var agent = await AgentHarness.StartAsync(extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={Token}", .. extra]);
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);

@@ -47,7 +47,7 @@ public sealed class PythonExampleTests(ITestOutputHelper output)
             float[][] pythonProbabilities = fromPython.RootElement.GetProperty("probabilities").EnumerateArray()
                 .Select(row => row.EnumerateArray().Select(p => p.GetSingle()).ToArray()).ToArray();
             // The agent's own inference path (the one the infer topic and POST /infer use).
-            var answer = agent.Host.Services.GetRequiredService<Serving.InferenceService>().Predict(taskId, pixels.Select(b => b / 255f).ToArray(), Inputs);
+            var answer = agent.Host.Services.GetRequiredService<Became.Agent.Serving.InferenceService>().Predict(taskId, pixels.Select(b => b / 255f).ToArray(), Inputs);
             var (devicePredictions, deviceProbabilities) = (answer.Predictions, answer.Probabilities);
             Assert.Equal(deployed.Version, answer.Version);
 

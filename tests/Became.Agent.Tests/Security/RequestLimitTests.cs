@@ -75,7 +75,7 @@ public sealed class RequestLimitTests
 
     private static async Task<(AgentHarness Agent, HttpClient Http)> StartAsync()
     {
-        int port = Mqtt.TestBrokers.FreePort();
+        int port = TestBrokers.FreePort();
         var agent = await AgentHarness.StartAsync(extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={Token}", $"--Limits:MaxRequestBytes={MaxRequestBytes}"]);
         return (agent, new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") });
     }

@@ -27,6 +27,7 @@ public sealed class BenchDispatchTests : IDisposable
         Assert.Contains("  bench ", output, StringComparison.Ordinal);
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public async Task The_real_became_runs_became_bench_beside_it_and_returns_its_exit_code()
     {

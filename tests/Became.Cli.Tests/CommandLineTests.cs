@@ -122,6 +122,7 @@ public sealed class CommandLineTests : IDisposable
         AssertUsageError(await RunAsync(), "run", "publish", "bench-infer");
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public async Task Typo_in_the_real_process_is_one_line_and_exit_2_not_an_abort()
     {
@@ -129,6 +130,7 @@ public sealed class CommandLineTests : IDisposable
         AssertUsageError(result, "--epochs", "'many'");
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public async Task Misspelled_BECAME_environment_variable_is_refused_with_the_nearest_one()
     {

@@ -9,6 +9,7 @@ using static TorchSharp.torch;
 namespace Became.Agent.Tests.Agent;
 
 /// <summary>The whole loop on the embedded broker: MQTT task -> durable job -> two-stage training -> deployed model.</summary>
+[Trait("Speed", "Slow")]
 public sealed class AgentLoopTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

@@ -7,6 +7,7 @@ namespace Became.Agent.Tests.Agent;
 
 /// <summary>An agent upgraded over a data folder that an earlier version poisoned with a NaN accuracy (the accuracy of an
 /// empty held-out set) and a committed task marked failed.</summary>
+[Trait("Speed", "Slow")]
 public sealed class PoisonedStoreTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

@@ -12,6 +12,7 @@ using Xunit.Abstractions;
 namespace Became.Agent.Tests.Agent;
 
 /// <summary>A rollback sent while a task trains: answered at once, applied when the job ends, and no other request waits.</summary>
+[Trait("Speed", "Slow")]
 public sealed class RollbackWhileTrainingTests(ITestOutputHelper output)
 {
     // Long enough to measure how long an unfixed agent keeps a request waiting.

@@ -14,6 +14,7 @@ using MQTTnet.Protocol;
 namespace Became.Agent.Tests.Agent;
 
 /// <summary>Pull, inference, rollback, the deployment gate and the HTTP token, against a real agent.</summary>
+[Trait("Speed", "Slow")]
 public sealed class ServingTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

@@ -8,6 +8,7 @@ namespace Became.Agent.Tests.Faults;
 
 /// <summary>Files damaged on disk while the agent was down: checked against their sha256 at start-up, reported
 /// clearly, and the last good version is served (models) or the job fails without retry (a task's payload).</summary>
+[Trait("Speed", "Slow")]
 public sealed class CorruptFileTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

@@ -11,6 +11,7 @@ namespace Became.Agent.Tests.Faults;
 
 /// <summary>A full disk while a new model is committed (injected at the blob writes): the job fails cleanly, the
 /// deployed model keeps serving, and the job is retried until it succeeds once space is back.</summary>
+[Trait("Speed", "Slow")]
 public sealed class DiskFullTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

@@ -6,6 +6,7 @@ using Became.Agent.Tests.Mqtt;
 namespace Became.Agent.Tests.HostingChecks;
 
 /// <summary>Two real `became run` processes that would share what only one may have: a data directory, a broker port.</summary>
+[Trait("Speed", "Slow")]
 public sealed class SingleInstanceTests
 {
     private static readonly TimeSpan Minute = TimeSpan.FromSeconds(60);

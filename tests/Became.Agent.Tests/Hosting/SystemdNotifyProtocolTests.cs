@@ -4,6 +4,7 @@ using System.Diagnostics;
 namespace Became.Agent.Tests.HostingChecks;
 
 /// <summary>The real agent process against a datagram socket given as NOTIFY_SOCKET, as systemd runs a Type=notify unit.</summary>
+[Trait("Speed", "Slow")]
 public sealed class SystemdNotifyProtocolTests : IDisposable
 {
     private readonly NotifySocket _notify = new();

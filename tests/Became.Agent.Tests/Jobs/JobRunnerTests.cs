@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Became.Agent.Tests.Jobs;
 
 /// <summary>JobRunner on a real store and real training, without a broker or a host; delays on a fake clock.</summary>
+[Trait("Speed", "Slow")]
 public sealed class JobRunnerTests : IDisposable
 {
     private readonly DiskFull _disk = new();

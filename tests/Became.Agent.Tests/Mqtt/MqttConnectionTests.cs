@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace Became.Agent.Tests.Mqtt;
 
 /// <summary>The connection supervisor against a real mosquitto and against the embedded broker.</summary>
+[Trait("Speed", "Slow")]
 public sealed class MqttConnectionTests : IAsyncLifetime
 {
     private const string StatusTopic = "became/dev/status";

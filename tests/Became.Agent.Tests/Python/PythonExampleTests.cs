@@ -10,6 +10,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace Became.Agent.Tests.Python;
 
 /// <summary>examples/python/became_example.py against a real agent: the PyTorch user's view of the device.</summary>
+[Trait("Speed", "Slow")]
 public sealed class PythonExampleTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

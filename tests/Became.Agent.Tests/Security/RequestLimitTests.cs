@@ -11,6 +11,7 @@ using MQTTnet.Protocol;
 namespace Became.Agent.Tests.Security;
 
 /// <summary>The HTTP bearer token, and request sizes checked before a request is buffered or parsed.</summary>
+[Trait("Speed", "Slow")]
 public sealed class RequestLimitTests
 {
     private const string Token = "limits-token-0123456789";

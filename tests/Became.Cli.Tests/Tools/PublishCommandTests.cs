@@ -4,6 +4,7 @@ namespace Became.Cli.Tests.Tools;
 
 /// <summary><c>became publish</c>: what can be checked locally is checked before anything is sent, and with --wait
 /// the device's own verdict decides the exit code.</summary>
+[Trait("Speed", "Slow")]
 public sealed class PublishCommandTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("became-publish-").FullName;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (after installing what it needs) and prints "N passed, N failed".
+# Fast suite (no agent, broker, child process or training): ./test.sh --filter "Speed!=Slow" (extra arguments go to dotnet test).
 set -uo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh || exit 1

@@ -9,6 +9,7 @@ using static TorchSharp.torch;
 namespace Became.Agent.Tests.Agent;
 
 /// <summary>The whole loop on the embedded broker: MQTT task -> durable job -> two-stage training -> deployed model.</summary>
+[Trait("Speed", "Slow")]
 public sealed class AgentLoopTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
@@ -117,7 +118,7 @@ public sealed class AgentLoopTests
         await agent.WaitForAsync("training.progress", "long");
 
         await agent.StopAgentAsync();
-        using (var store = new Storage.AgentStore(agent.DataDirectory))
+        using (var store = new Became.Agent.Storage.AgentStore(agent.DataDirectory))
         {
             Assert.Null(store.Deployed());
             Assert.Equal("long", Assert.Single(store.QueuedTasks()).Id);

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Became.Agent.Tests.Agent;
 
 /// <summary>The agent against Debian's mosquitto (persistence on), started by the test on a free port.</summary>
+[Trait("Speed", "Slow")]
 public sealed class AgentOnMosquittoTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

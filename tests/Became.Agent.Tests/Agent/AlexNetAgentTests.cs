@@ -4,6 +4,7 @@ namespace Became.Agent.Tests.Agent;
 
 /// <summary>The agent configured with <c>Model:Architecture=alexnet:0.125</c> and SGP: the whole MQTT loop, on real
 /// Fashion-MNIST split tasks of 300 images.</summary>
+[Trait("Speed", "Slow")]
 public sealed class AlexNetAgentTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(300);

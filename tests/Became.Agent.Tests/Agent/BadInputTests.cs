@@ -17,6 +17,7 @@ public sealed class BadInputAgent : IAsyncLifetime
 
 /// <summary>Every kind of bad task message gets a task.rejected event naming its reason, and the agent goes on
 /// learning valid tasks (docs/bad-inputs.md lists the kinds).</summary>
+[Trait("Speed", "Slow")]
 public sealed class BadInputTests(BadInputAgent fixture) : IClassFixture<BadInputAgent>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

@@ -41,6 +41,7 @@ public sealed class DeployedAgentFixture : IAsyncLifetime
 }
 
 /// <summary>Requests a hostile client sends: malformed bodies, reflected response topics, extreme values, odd encodings.</summary>
+[Trait("Speed", "Slow")]
 public sealed class HostileRequestTests(DeployedAgentFixture fixture) : IClassFixture<DeployedAgentFixture>
 {
     private AgentHarness Agent => fixture.Agent;
@@ -201,6 +202,7 @@ public sealed class HostileRequestTests(DeployedAgentFixture fixture) : IClassFi
 }
 
 /// <summary>A head of 10,000 classes on a broker with a 1 MB packet limit: replies that would not fit.</summary>
+[Trait("Speed", "Slow")]
 public sealed class LargeReplyTests : IAsyncLifetime
 {
     private const int BrokerMaxPacketSize = 1_000_000;

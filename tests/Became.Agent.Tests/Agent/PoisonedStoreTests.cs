@@ -7,6 +7,7 @@ namespace Became.Agent.Tests.Agent;
 
 /// <summary>An agent upgraded over a data folder that an earlier version poisoned with a NaN accuracy (the accuracy of an
 /// empty held-out set) and a committed task marked failed.</summary>
+[Trait("Speed", "Slow")]
 public sealed class PoisonedStoreTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
@@ -15,7 +16,7 @@ public sealed class PoisonedStoreTests
     [Fact]
     public async Task Agent_started_on_a_store_holding_a_NaN_accuracy_answers_models_and_tasks_again()
     {
-        int port = Mqtt.TestBrokers.FreePort();
+        int port = TestBrokers.FreePort();
         await using var agent = await AgentHarness.StartAsync(extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={Token}"]);
         await agent.PublishTaskAsync("big", AgentHarness.SplitTask(0, 300));
         await agent.PublishTaskAsync("tiny", AgentHarness.SplitTask(1, 300));

@@ -12,6 +12,7 @@ using Xunit.Abstractions;
 namespace Became.Agent.Tests.Agent;
 
 /// <summary>A rollback sent while a task trains: answered at once, applied when the job ends, and no other request waits.</summary>
+[Trait("Speed", "Slow")]
 public sealed class RollbackWhileTrainingTests(ITestOutputHelper output)
 {
     // Long enough to measure how long an unfixed agent keeps a request waiting.
@@ -71,7 +72,7 @@ public sealed class RollbackWhileTrainingTests(ITestOutputHelper output)
     public async Task Second_rollback_while_one_is_pending_replaces_it()
     {
         const string token = "test-token-0123456789";
-        int port = Mqtt.TestBrokers.FreePort();
+        int port = TestBrokers.FreePort();
         await using var agent = await AgentHarness.StartAsync(epochs: 30, extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={token}"]);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);

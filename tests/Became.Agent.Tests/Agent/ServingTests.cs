@@ -14,6 +14,7 @@ using MQTTnet.Protocol;
 namespace Became.Agent.Tests.Agent;
 
 /// <summary>Pull, inference, rollback, the deployment gate and the HTTP token, against a real agent.</summary>
+[Trait("Speed", "Slow")]
 public sealed class ServingTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
@@ -21,7 +22,7 @@ public sealed class ServingTests
 
     private static async Task<(AgentHarness Agent, HttpClient Http)> StartWithHttpAsync(params string[] extra)
     {
-        int port = Mqtt.TestBrokers.FreePort();
+        int port = TestBrokers.FreePort();
         var agent = await AgentHarness.StartAsync(extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={Token}", .. extra]);
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);

@@ -3,6 +3,7 @@ using Became.Core.Serialization;
 namespace Became.Agent.Tests.Agent;
 
 /// <summary>Tasks too small to hold out a test set: refused at intake, and the agent goes on learning.</summary>
+[Trait("Speed", "Slow")]
 public sealed class SmallTaskTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

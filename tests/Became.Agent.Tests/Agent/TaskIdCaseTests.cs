@@ -1,6 +1,7 @@
 namespace Became.Agent.Tests.Agent;
 
 /// <summary>Task ids are case-sensitive end to end, as topics are: "CaseId-X" and "caseid-X" are two tasks.</summary>
+[Trait("Speed", "Slow")]
 public sealed class TaskIdCaseTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

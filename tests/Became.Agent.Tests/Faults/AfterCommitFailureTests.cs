@@ -5,6 +5,7 @@ namespace Became.Agent.Tests.Faults;
 
 /// <summary>A failure after a task's commit (here: its new model file damaged before it is loaded) never marks the
 /// committed task failed.</summary>
+[Trait("Speed", "Slow")]
 public sealed class AfterCommitFailureTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

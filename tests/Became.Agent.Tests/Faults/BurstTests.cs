@@ -7,6 +7,7 @@ namespace Became.Agent.Tests.Faults;
 
 /// <summary>Many small tasks published at once to the real agent process: all accepted up to the queue limit, the
 /// excess refused with a reason, the queue visible in the status, learned in order, memory bounded.</summary>
+[Trait("Speed", "Slow")]
 public sealed class BurstTests(ITestOutputHelper output)
 {
     private const int Burst = 50;

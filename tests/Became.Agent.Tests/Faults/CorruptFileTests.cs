@@ -8,6 +8,7 @@ namespace Became.Agent.Tests.Faults;
 
 /// <summary>Files damaged on disk while the agent was down: checked against their sha256 at start-up, reported
 /// clearly, and the last good version is served (models) or the job fails without retry (a task's payload).</summary>
+[Trait("Speed", "Slow")]
 public sealed class CorruptFileTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
@@ -31,7 +32,7 @@ public sealed class CorruptFileTests(ITestOutputHelper output)
         }
 
         var restarted = DateTime.UtcNow;
-        int httpPort = Mqtt.TestBrokers.FreePort();
+        int httpPort = TestBrokers.FreePort();
         await agent.StartAsync(null, $"--HttpUrls=http://127.0.0.1:{httpPort}");
 
         var corrupt = await agent.WaitForAsync("model.corrupt", null, Patience);
@@ -71,7 +72,7 @@ public sealed class CorruptFileTests(ITestOutputHelper output)
     public async Task Rollback_to_a_damaged_version_is_refused_and_the_deployed_model_stays()
     {
         await using var agent = await ChildAgent.CreateAsync();
-        int httpPort = Mqtt.TestBrokers.FreePort();
+        int httpPort = TestBrokers.FreePort();
         await agent.StartAsync(null, $"--HttpUrls=http://127.0.0.1:{httpPort}");
         await agent.PublishAsync(("t0", AgentHarness.SplitTask(0, 200)), ("t1", AgentHarness.SplitTask(1, 200)));
         await agent.WaitForStatusAsync(s => s.GetProperty("deployedVersion").GetInt32() == 2 && s.GetProperty("state").GetString() == "idle", Patience, "version 2 deployed");

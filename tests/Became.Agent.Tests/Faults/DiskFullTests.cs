@@ -11,6 +11,7 @@ namespace Became.Agent.Tests.Faults;
 
 /// <summary>A full disk while a new model is committed (injected at the blob writes): the job fails cleanly, the
 /// deployed model keeps serving, and the job is retried until it succeeds once space is back.</summary>
+[Trait("Speed", "Slow")]
 public sealed class DiskFullTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
@@ -19,7 +20,7 @@ public sealed class DiskFullTests(ITestOutputHelper output)
     private static async Task<(AgentHarness Agent, HttpClient Http, InjectedDiskFull Disk)> SecondTaskOnAFullDiskAsync()
     {
         var disk = new InjectedDiskFull();
-        int port = Mqtt.TestBrokers.FreePort();
+        int port = TestBrokers.FreePort();
         var agent = await AgentHarness.StartAsync(
             services: s => s.AddSingleton<IStorageFaults>(disk),
             extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", "--Jobs:RetryInitialSeconds=1", "--Jobs:RetryMaxSeconds=2"]);
@@ -100,7 +101,7 @@ public sealed class DiskFullTests(ITestOutputHelper output)
     [Fact]
     public async Task Task_arriving_on_a_full_disk_is_deferred_to_the_broker_and_learned_after_space_is_back()
     {
-        await using var broker = await Mqtt.TestBrokers.StartAsync(Mqtt.BrokerKind.Mosquitto, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await using var broker = await TestBrokers.StartAsync(BrokerKind.Mosquitto, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         var disk = new InjectedDiskFull();
         disk.FillAfter(writesThatFit: 0);
         await using var agent = await AgentHarness.StartAsync(externalPort: broker.Port, services: s => s.AddSingleton<IStorageFaults>(disk));

@@ -38,6 +38,7 @@ public sealed class UninterruptedRun : IAsyncLifetime
 /// hook): after the restart the deployed model is the old or the new version, never a mix, LiteDB opens cleanly,
 /// every accepted task is learned exactly once, and the final model is as accurate as an uninterrupted run's.
 /// </summary>
+[Trait("Speed", "Slow")]
 public sealed class KillTests(UninterruptedRun reference, ITestOutputHelper output) : IClassFixture<UninterruptedRun>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(300);

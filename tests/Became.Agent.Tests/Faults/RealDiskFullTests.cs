@@ -7,6 +7,7 @@ namespace Became.Agent.Tests.Faults;
 
 /// <summary>A real full disk (a small tmpfs as the data directory, filled with ballast): the commit fails with ENOSPC,
 /// the deployed model stays, and the job succeeds once the ballast is deleted.</summary>
+[Trait("Speed", "Slow")]
 public sealed class RealDiskFullTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);

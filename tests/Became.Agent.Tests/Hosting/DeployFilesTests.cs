@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 namespace Became.Agent.Tests.HostingChecks;
 
 /// <summary>deploy/jetson checked with the tools that run without a Docker engine, a Jetson or systemd as PID 1.</summary>
+[Trait("Speed", "Slow")]
 public sealed partial class DeployFilesTests : IDisposable
 {
     private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(60);

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Became.Agent.Tests.HostingChecks;
 
 /// <summary>The Device setting as the real `became run` process meets it on this CPU-only build.</summary>
+[Trait("Speed", "Slow")]
 public sealed class DeviceStartupTests : IDisposable
 {
     private readonly string _data = Directory.CreateTempSubdirectory("became-device-").FullName;

@@ -6,6 +6,7 @@ using Became.Agent.Tests.Mqtt;
 namespace Became.Agent.Tests.HostingChecks;
 
 /// <summary>Two real `became run` processes that would share what only one may have: a data directory, a broker port.</summary>
+[Trait("Speed", "Slow")]
 public sealed class SingleInstanceTests
 {
     private static readonly TimeSpan Minute = TimeSpan.FromSeconds(60);
@@ -18,13 +19,13 @@ public sealed class SingleInstanceTests
         var before = Directory.GetFiles(first.DataDirectory, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc);
 
         // The same device id and broker too: without the lock it would take over the first one's client id and LiteDB file.
-        var second = await CommandLineTests.RunProcessAsync(
+        var second = await BecameCommand.RunProcessAsync(
         [
             "run", $"--DeviceId={first.DeviceId}", $"--DataDirectory={first.DataDirectory}", "--Broker:Host=127.0.0.1",
             $"--Broker:Port={first.BrokerPort}",
         ]);
 
-        CommandLineTests.AssertUsageError(second, Path.GetFullPath(first.DataDirectory), $"process {first.ProcessId}", "--data-dir");
+        BecameCommand.AssertUsageError(second, Path.GetFullPath(first.DataDirectory), $"process {first.ProcessId}", "--data-dir");
         Assert.DoesNotContain("MQTT connected", second.Output, StringComparison.Ordinal);
         foreach (var (file, written) in before.Where(f => !f.Key.EndsWith("became-log.db", StringComparison.Ordinal)))
         {
@@ -32,7 +33,7 @@ public sealed class SingleInstanceTests
         }
 
         // The first agent still learns: a task sent now is accepted and deployed.
-        await first.PublishAsync(("after-second", Agent.AgentHarness.SplitTask(0, 200)));
+        await first.PublishAsync(("after-second", AgentHarness.SplitTask(0, 200)));
         await first.WaitForAsync("model.deployed", "after-second", Minute);
     }
 
@@ -48,9 +49,9 @@ public sealed class SingleInstanceTests
             await using var first = AgentProcess.Start(firstData, null, "--Broker:EmbeddedPort=" + portText);
             Assert.NotNull(await first.LineContainingAsync($"listening on became/", Minute));
 
-            var second = await CommandLineTests.RunProcessAsync(["run", "--data-dir", secondData, "--embedded-port", portText]);
+            var second = await BecameCommand.RunProcessAsync(["run", "--data-dir", secondData, "--embedded-port", portText]);
 
-            CommandLineTests.AssertUsageError(second, $"port {port}", "--embedded-port");
+            BecameCommand.AssertUsageError(second, $"port {port}", "--embedded-port");
             Assert.DoesNotContain($"listening on 127.0.0.1:{port}", second.Output, StringComparison.Ordinal);
             Assert.False(first.Process.HasExited);
 

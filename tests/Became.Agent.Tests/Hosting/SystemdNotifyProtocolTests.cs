@@ -4,6 +4,7 @@ using System.Diagnostics;
 namespace Became.Agent.Tests.HostingChecks;
 
 /// <summary>The real agent process against a datagram socket given as NOTIFY_SOCKET, as systemd runs a Type=notify unit.</summary>
+[Trait("Speed", "Slow")]
 public sealed class SystemdNotifyProtocolTests : IDisposable
 {
     private readonly NotifySocket _notify = new();
@@ -47,13 +48,13 @@ public sealed class SystemdNotifyProtocolTests : IDisposable
     public async Task Watchdog_pings_stop_while_the_worker_hangs_and_resume_when_it_moves_again()
     {
         // The worker is made to hang inside stage 1 with the test-only pause point; it does not beat while paused.
-        await using var agent = await Faults.ChildAgent.CreateAsync();
+        await using var agent = await ChildAgent.CreateAsync();
         agent.Environment["NOTIFY_SOCKET"] = SocketPath;
         agent.Environment["WATCHDOG_USEC"] = "2000000";
         await agent.StartAsync(pauseAt: "stage1");
         Assert.Equal("WATCHDOG=1", await NextPingAsync(TimeSpan.FromSeconds(30)));
 
-        await agent.PublishAsync(("hang", Agent.AgentHarness.SplitTask(0, 200)));
+        await agent.PublishAsync(("hang", AgentHarness.SplitTask(0, 200)));
         await agent.WaitForPauseAsync(TimeSpan.FromSeconds(60));
 
         // Pings may still come until the last beat is older than the 2 s timeout; then three quiet seconds.

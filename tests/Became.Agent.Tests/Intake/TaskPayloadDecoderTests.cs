@@ -1,7 +1,7 @@
 using System.Text;
 using Became.Agent.Intake;
 using Became.Core.Serialization;
-using static Became.Agent.Tests.Intake.TaskPayloads;
+using static Became.Testing.TaskPayloads;
 
 namespace Became.Agent.Tests.Intake;
 

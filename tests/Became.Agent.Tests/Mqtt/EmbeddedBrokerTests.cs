@@ -10,6 +10,7 @@ using MQTTnet.Protocol;
 namespace Became.Agent.Tests.Mqtt;
 
 /// <summary>The embedded broker's port (one listener only, fast restarts) and its clients without an id.</summary>
+[Trait("Speed", "Slow")]
 public sealed class EmbeddedBrokerTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]

@@ -16,6 +16,7 @@ namespace Became.Agent.Tests.Python;
 
 /// <summary>An AlexNet model file (width 0.125, every parameter perturbed so batch-norm affine terms matter) loaded
 /// by examples/python/became_example.py predicts as the device's network does.</summary>
+[Trait("Speed", "Slow")]
 public sealed class AlexNetPythonParityTests(ITestOutputHelper output)
 {
     private const int Inputs = 50;

@@ -10,6 +10,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace Became.Agent.Tests.Python;
 
 /// <summary>examples/python/became_example.py against a real agent: the PyTorch user's view of the device.</summary>
+[Trait("Speed", "Slow")]
 public sealed class PythonExampleTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
@@ -47,7 +48,7 @@ public sealed class PythonExampleTests(ITestOutputHelper output)
             float[][] pythonProbabilities = fromPython.RootElement.GetProperty("probabilities").EnumerateArray()
                 .Select(row => row.EnumerateArray().Select(p => p.GetSingle()).ToArray()).ToArray();
             // The agent's own inference path (the one the infer topic and POST /infer use).
-            var answer = agent.Host.Services.GetRequiredService<Serving.InferenceService>().Predict(taskId, pixels.Select(b => b / 255f).ToArray(), Inputs);
+            var answer = agent.Host.Services.GetRequiredService<Became.Agent.Serving.InferenceService>().Predict(taskId, pixels.Select(b => b / 255f).ToArray(), Inputs);
             var (devicePredictions, deviceProbabilities) = (answer.Predictions, answer.Probabilities);
             Assert.Equal(deployed.Version, answer.Version);
 

@@ -14,6 +14,7 @@ namespace Became.Agent.Tests.Reliability;
 /// mosquitto (persistence on) stopped for 10 s and started again on the same port, with the agent idle or training:
 /// it reconnects by itself, loses no task, publishes what it produced offline, and its retained status is true again.
 /// </summary>
+[Trait("Speed", "Slow")]
 public sealed class BrokerOutageTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Outage = TimeSpan.FromSeconds(10);

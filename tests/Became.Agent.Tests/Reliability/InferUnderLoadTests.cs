@@ -10,6 +10,7 @@ using Xunit.Abstractions;
 namespace Became.Agent.Tests.Reliability;
 
 /// <summary><c>became bench-infer</c> against a real agent while it trains: a benchmark's plumbing, not a timed test.</summary>
+[Trait("Speed", "Slow")]
 public sealed class InferUnderLoadTests(ITestOutputHelper output)
 {
     private const string Token = "bench-token-0123456789";

@@ -10,6 +10,7 @@ using Xunit.Abstractions;
 namespace Became.Agent.Tests.Security;
 
 /// <summary>The agent against mosquitto with TLS (certificates made by the test) and a password file.</summary>
+[Trait("Speed", "Slow")]
 public sealed class BrokerSecurityTests : IAsyncLifetime
 {
     private readonly TestLoggerProvider _logs;

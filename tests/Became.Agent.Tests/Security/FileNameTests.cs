@@ -3,6 +3,7 @@ using Became.Agent.Tests.Agent;
 namespace Became.Agent.Tests.Security;
 
 /// <summary>Nothing from a message becomes a file path: payloads are stored under their sha256, records in LiteDB.</summary>
+[Trait("Speed", "Slow")]
 public sealed class FileNameTests
 {
     [Fact]

@@ -9,6 +9,7 @@ using Xunit.Abstractions;
 namespace Became.Agent.Tests.Security;
 
 /// <summary>HTTP is loopback-only by documentation; binding wider without a token is called out at start-up.</summary>
+[Trait("Speed", "Slow")]
 public sealed class HttpExposureTests(ITestOutputHelper output)
 {
     [Fact]

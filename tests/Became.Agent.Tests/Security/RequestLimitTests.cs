@@ -11,6 +11,7 @@ using MQTTnet.Protocol;
 namespace Became.Agent.Tests.Security;
 
 /// <summary>The HTTP bearer token, and request sizes checked before a request is buffered or parsed.</summary>
+[Trait("Speed", "Slow")]
 public sealed class RequestLimitTests
 {
     private const string Token = "limits-token-0123456789";
@@ -75,7 +76,7 @@ public sealed class RequestLimitTests
 
     private static async Task<(AgentHarness Agent, HttpClient Http)> StartAsync()
     {
-        int port = Mqtt.TestBrokers.FreePort();
+        int port = TestBrokers.FreePort();
         var agent = await AgentHarness.StartAsync(extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={Token}", $"--Limits:MaxRequestBytes={MaxRequestBytes}"]);
         return (agent, new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") });
     }

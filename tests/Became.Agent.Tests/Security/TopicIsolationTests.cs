@@ -8,6 +8,7 @@ using MQTTnet.Protocol;
 namespace Became.Agent.Tests.Security;
 
 /// <summary>The agent acts only on became/{its DeviceId}/...; other devices' messages never reach it or are ignored.</summary>
+[Trait("Speed", "Slow")]
 public sealed class TopicIsolationTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);

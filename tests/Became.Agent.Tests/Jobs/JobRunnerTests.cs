@@ -1,0 +1,99 @@
+using Became.Agent.Jobs;
+using Became.Agent.Protocol;
+using Became.Agent.Storage;
+using Became.Agent.Tests.Agent;
+using Became.Core.Native;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Became.Agent.Tests.Jobs;
+
+/// <summary>JobRunner on a real store and real training, without a broker or a host; delays on a fake clock.</summary>
+[Trait("Speed", "Slow")]
+public sealed class JobRunnerTests : IDisposable
+{
+    private readonly DiskFull _disk = new();
+    private readonly UnitRig _rig;
+    private readonly RetrySchedule _retries;
+    private readonly JobRunner _runner;
+
+    public JobRunnerTests()
+    {
+        _rig = new UnitRig(faults: _disk);
+        _retries = new RetrySchedule(_rig.Options, _rig.Time);
+        _runner = new JobRunner(
+            _rig.Store,
+            new TaskTrainer(_rig.Store, _rig.Options, ComputeDevice.Cpu, NullLogger<TaskTrainer>.Instance),
+            _rig.Deployment,
+            _rig.Status,
+            _rig.Events,
+            _retries,
+            NoCheckpoints.Instance,
+            new AgentHeartbeat(_rig.Time),
+            _rig.Options,
+            NullLogger<JobRunner>.Instance);
+    }
+
+    public void Dispose() => _rig.Dispose();
+
+    [Fact]
+    public async Task Job_trains_commits_and_deploys_the_task()
+    {
+        var task = _rig.Store.AddTask("t-0", null, 2, 200, 0.1, AgentHarness.SplitTask(0, 200));
+
+        await _runner.RunAsync(task, CancellationToken.None);
+
+        Assert.Equal(TaskState.Learned, _rig.Store.FindTask("t-0")!.State);
+        Assert.Equal(1, _rig.Deployed.Current.Version);
+        Assert.Equal(1, _rig.Events.Single(EventTypes.ModelDeployed).Body.GetProperty("version").GetInt32());
+        Assert.Contains(_rig.Events.All, e => e.Type == EventTypes.TrainingProgress);
+        Assert.Equal([AgentState.Training, AgentState.Idle], _rig.Events.Statuses.Select(s => s.State));
+    }
+
+    [Fact]
+    public async Task Task_whose_payload_cannot_be_decoded_fails_for_good()
+    {
+        var task = _rig.Store.AddTask("t-0", null, 2, 200, 0.1, [1, 2, 3]);
+
+        await _runner.RunAsync(task, CancellationToken.None);
+
+        Assert.Equal(TaskState.Failed, _rig.Store.FindTask("t-0")!.State);
+        Assert.False(_rig.Events.Single(EventTypes.JobFailed).Body.GetProperty("retry").GetBoolean());
+        Assert.StartsWith("t-0: ", _rig.Status.LastError);
+        Assert.Equal(AgentState.Idle, _rig.Status.State);
+    }
+
+    [Fact]
+    public async Task Transient_failure_holds_the_task_back_until_the_clock_passes_its_backoff()
+    {
+        var task = _rig.Store.AddTask("t-0", null, 2, 200, 0.1, AgentHarness.SplitTask(0, 200));
+        _disk.Full = true;
+
+        await _runner.RunAsync(task, CancellationToken.None);
+
+        var failed = _rig.Events.Single(EventTypes.JobFailed).Body;
+        Assert.True(failed.GetProperty("retry").GetBoolean());
+        Assert.Equal(1, failed.GetProperty("attempt").GetInt32());
+        var stored = _rig.Store.QueuedTasks().Single();
+        var backoff = TimeSpan.FromSeconds(failed.GetProperty("retryInSeconds").GetDouble());
+        Assert.Equal(backoff, _retries.Wait(stored));
+
+        _rig.Time.Advance(backoff - TimeSpan.FromSeconds(1));
+        Assert.True(_retries.Wait(stored) > TimeSpan.Zero, "still backing off a second before the retry");
+        _rig.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(_retries.Wait(stored) <= TimeSpan.Zero, "due once the backoff has passed");
+    }
+
+    /// <summary>A disk that fills on demand: every blob write fails as ENOSPC does.</summary>
+    private sealed class DiskFull : IStorageFaults
+    {
+        public volatile bool Full;
+
+        public void BeforeWrite(string path, long bytes)
+        {
+            if (Full)
+            {
+                throw new IOException("No space left on device");
+            }
+        }
+    }
+}

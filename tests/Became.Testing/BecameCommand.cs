@@ -1,0 +1,39 @@
+namespace Became.Testing;
+
+/// <summary>Runs `became` as a child process and checks the one-line usage errors it answers a user's mistake with.</summary>
+internal static class BecameCommand
+{
+    /// <summary>Exit 2 with exactly one line on stderr that contains every fragment, and no stack trace.</summary>
+    internal static void AssertUsageError((int Code, string Output, string Error) result, params string[] fragments)
+    {
+        Assert.True(result.Code == 2, $"exit {result.Code}\n{result.Error}");
+        string[] lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{result.Error}");
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+        foreach (string fragment in fragments)
+        {
+            Assert.Contains(fragment, lines[0], StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>Runs the real `became` process to its exit (it should exit at once).</summary>
+    internal static async Task<(int Code, string Output, string Error)> RunProcessAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        using var process = System.Diagnostics.Process.Start(AgentProcess.StartInfo(args, environment))!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            throw new TimeoutException($"became {string.Join(' ', args)} still ran after 60 s (it should have exited at once):\n{await output}\n{await error}");
+        }
+
+        return (process.ExitCode, await output, await error);
+    }
+}

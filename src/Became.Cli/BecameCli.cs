@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Reflection;
-using Became.Agent.Cli;
+using Became.Agent.Hosting;
 using Became.Cli.Tools;
 
 namespace Became.Cli;

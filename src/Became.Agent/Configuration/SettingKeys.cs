@@ -1,5 +1,4 @@
 using System.Reflection;
-using Became.Agent.Cli;
 using Microsoft.Extensions.Configuration;
 
 namespace Became.Agent.Configuration;

@@ -18,5 +18,8 @@ public sealed record DecodedTask(
     public const int MaxTestSamples = 2_000;
 
     /// <summary>Samples to hold out for testing: floor(<see cref="Count"/> × <see cref="TestFraction"/>), at most <see cref="MaxTestSamples"/>.</summary>
-    public int TestCount => (int)Math.Min(MaxTestSamples, Math.Floor(Count * TestFraction));
+    public int TestCount => TestCountOf(Count, TestFraction);
+
+    /// <summary>Samples held out of <paramref name="count"/> at <paramref name="testFraction"/>: the one rule intake, split and gate share.</summary>
+    public static int TestCountOf(int count, double testFraction) => (int)Math.Min(MaxTestSamples, Math.Floor(count * testFraction));
 }

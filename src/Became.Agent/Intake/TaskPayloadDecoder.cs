@@ -226,7 +226,7 @@ public static class TaskPayloadDecoder
     /// sample and leave at least one to train and one to validate on (what <c>TaskSplit</c> needs).</summary>
     public static bool IsLargeEnough(int count, double testFraction)
     {
-        long test = Math.Min(DecodedTask.MaxTestSamples, (long)Math.Floor(count * testFraction));
+        int test = DecodedTask.TestCountOf(count, testFraction);
         return test >= 1 && count - test >= MinTrainAndValidationSamples;
     }
 

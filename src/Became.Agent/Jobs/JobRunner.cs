@@ -236,7 +236,7 @@ public sealed class JobRunner(
         DeploymentGate.Verdict(_options.Gate, taskId, accuracy, deployedVersion?.Accuracy, TestCount);
 
     private int TestCount(string taskId) =>
-        store.FindTask(taskId) is { } t ? (int)Math.Min(DecodedTask.MaxTestSamples, Math.Floor(t.Samples * t.TestFraction)) : 1;
+        store.FindTask(taskId) is { } t ? DecodedTask.TestCountOf(t.Samples, t.TestFraction) : 1;
 
     private async Task PumpProgressAsync(string taskId, ChannelReader<EpochProgress> reader, CancellationToken cancellationToken)
     {

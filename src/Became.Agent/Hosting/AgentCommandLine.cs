@@ -1,10 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using Became.Agent.Hosting;
 using Became.Core.Native;
 using Became.Core.Training;
 
-namespace Became.Agent.Cli;
+namespace Became.Agent.Hosting;
 
 /// <summary>
 /// <c>became run</c>'s command line: named flags for the common settings, and any setting as

@@ -82,6 +82,7 @@ public static class AgentHost
         builder.Services.AddSingleton<BrokerEndpoint>();
         builder.Services.AddSingleton(sp => new MqttConnection(sp.GetRequiredService<BrokerEndpoint>().ConnectionOptions(), sp.GetRequiredService<ILogger<MqttConnection>>()));
         builder.Services.AddSingleton<IMqttReplies>(sp => sp.GetRequiredService<MqttConnection>());
+        builder.Services.AddSingleton<EventFeed>();
         builder.Services.AddSingleton<AgentEvents>();
         builder.Services.AddSingleton<IAgentEvents>(sp => sp.GetRequiredService<AgentEvents>());
         builder.Services.AddSingleton<TaskIntake>();

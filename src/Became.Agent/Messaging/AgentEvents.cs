@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace Became.Agent.Messaging;
 
 /// <summary>Publishes events (JSON, camelCase, each with type, taskId and time) and the retained status, and logs each.</summary>
-public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions> options, TimeProvider time, ILogger<AgentEvents> logger) : IAgentEvents
+public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions> options, TimeProvider time, ILogger<AgentEvents> logger, EventFeed? feed = null) : IAgentEvents
 {
     /// <summary>The wire's JSON settings (camelCase); kept here for callers of the earlier name.</summary>
     public static JsonSerializerOptions Json => AgentJson.Options;
@@ -25,11 +25,12 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
         where TEvent : IAgentEvent
     {
         string type = TEvent.Type;
+        var now = time.GetUtcNow();
         var message = new JsonObject
         {
             ["type"] = type,
             ["taskId"] = taskId,
-            ["time"] = time.GetUtcNow(),
+            ["time"] = now,
         };
         var fields = JsonSerializer.SerializeToNode(body, (JsonTypeInfo<TEvent>)AgentJsonContext.Default.GetTypeInfo(typeof(TEvent))!)!.AsObject();
         foreach (var (name, value) in fields.ToList())
@@ -39,6 +40,7 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
         }
 
         string json = message.ToJsonString(Json);
+        feed?.Add(type, taskId, now, json, body);
         if (type == EventTypes.TrainingProgress)
         {
             logger.LogDebug("Event {Type} {TaskId}: {Event}", type, taskId, json);

@@ -4,6 +4,7 @@ using Became.Agent.Intake;
 using Became.Agent.Jobs;
 using Became.Agent.Messaging;
 using Became.Agent.Mqtt;
+using Became.Agent.Observability;
 using Became.Agent.Protocol;
 using Became.Agent.Serving;
 using Became.Agent.Storage;
@@ -93,6 +94,7 @@ public static class AgentHost
         builder.Services.AddSingleton<TrainingWorker>();
         builder.Services.AddSingleton<InferenceService>();
         builder.Services.AddSingleton<ModelRequests>();
+        AgentTelemetry.Add(builder.Services);
 
         // Start order: the embedded broker (if any), the connection, then the worker; stop in reverse.
         builder.Services.AddHostedService<MessagingService>();

@@ -1,6 +1,7 @@
 using Became.Agent.Configuration;
 using Became.Agent.Deployment;
 using Became.Agent.Intake;
+using Became.Agent.Observability;
 using Became.Agent.Storage;
 using Became.Core.Data;
 using Became.Core.Evaluation;
@@ -15,7 +16,7 @@ namespace Became.Agent.Jobs;
 /// Learns one task on the job's own thread: rebuilds the learner from the deployed version, learns the task (two stages
 /// and the merge), measures every head on its held-out test set and writes the new version's files (not yet committed).
 /// </summary>
-public sealed class TaskTrainer(AgentStore store, IOptions<AgentOptions> options, ComputeDevice device, ILogger<TaskTrainer> logger)
+public sealed class TaskTrainer(AgentStore store, IOptions<AgentOptions> options, ComputeDevice device, ILogger<TaskTrainer> logger, AgentMetrics? metrics = null)
 {
     private readonly AgentOptions _options = options.Value;
 
@@ -35,6 +36,7 @@ public sealed class TaskTrainer(AgentStore store, IOptions<AgentOptions> options
         int number = store.NextVersion();
         TorchSharp.torch.manual_seed(_options.Training.Seed + number);
         var outcome = learner.Learn(continual, progress, cancellationToken);
+        metrics?.Trained(outcome);
 
         // Heads follow the deployed version's task order; each keeps its held-out test set.
         var accuracy = new Dictionary<string, double>();

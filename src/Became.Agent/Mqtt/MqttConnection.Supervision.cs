@@ -7,6 +7,11 @@ namespace Became.Agent.Mqtt;
 // outbox flush) and forgetting a dead connection.
 public sealed partial class MqttConnection
 {
+    private long _reconnects;
+
+    /// <summary>Connections made by supervision after the first attempt (each one a reconnect), for the metrics.</summary>
+    public long Reconnects => Interlocked.Read(ref _reconnects);
+
     /// <param name="failures">Failed attempts so far; after a failed first attempt the loop starts with a backoff.</param>
     /// <param name="cancellationToken">Stops supervision.</param>
     private async Task SuperviseAsync(int failures, CancellationToken cancellationToken)
@@ -43,6 +48,7 @@ public sealed partial class MqttConnection
 
                 if (await ConnectAsync(cancellationToken).ConfigureAwait(false))
                 {
+                    Interlocked.Increment(ref _reconnects);
                     failures = 0;
                     continue;
                 }

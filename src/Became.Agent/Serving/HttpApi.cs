@@ -1,9 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using Became.Agent.Configuration;
 using Became.Agent.Deployment;
+using Became.Agent.Observability;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -13,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 
 namespace Became.Agent.Serving;
 
@@ -25,6 +25,8 @@ public sealed class HttpApi(
     DeployedModel deployed,
     InferenceService inference,
     ModelDeployment deployment,
+    AgentMetrics metrics,
+    MeterProvider meterProvider,
     IOptions<AgentOptions> options,
     ILoggerFactory loggers) : IHostedService, IAsyncDisposable
 {
@@ -152,10 +154,14 @@ public sealed class HttpApi(
             await context.Request.Body.CopyToAsync(buffer, context.RequestAborted).ConfigureAwait(false);
             try
             {
-                var (taskId, inputs, count) = inference.Parse(buffer.ToArray());
+                var result = metrics.MeasureInference(InferenceTransport.Http, () =>
+                {
+                    var (taskId, inputs, count) = inference.Parse(buffer.ToArray());
+                    return inference.Predict(taskId, inputs, count);
+                });
 
                 // Serialised here, not while streaming the response, so a failure can still become a JSON error.
-                byte[] body = JsonSerializer.SerializeToUtf8Bytes(inference.Predict(taskId, inputs, count), AgentJson.Options);
+                byte[] body = JsonSerializer.SerializeToUtf8Bytes(result, AgentJson.Options);
                 return Results.Bytes(body, "application/json; charset=utf-8");
             }
             catch (RequestRejectedException e)
@@ -176,7 +182,9 @@ public sealed class HttpApi(
             learnedAt = t.LearnedAt,
             error = t.Error,
         })));
-        app.MapGet("/metrics", () => Results.Text(Metrics(), "text/plain; version=0.0.4"));
+
+        // The host's meter provider (AgentTelemetry), not one of this slim application's own.
+        app.MapPrometheusScrapingEndpoint("/metrics", meterProvider, configureBranchedPipeline: null, optionsName: null);
     }
 
     private IResult ModelFile(HttpContext context, ModelVersionRecord? record)
@@ -195,28 +203,5 @@ public sealed class HttpApi(
         }
 
         return Results.Bytes(store.Blobs.Get(record.ModelBlob), "application/octet-stream", $"became-model-v{record.Version}.safetensors");
-    }
-
-    private string Metrics()
-    {
-        var versions = store.Versions();
-        var current = store.Deployed();
-        var text = new StringBuilder();
-        void Metric(string name, string help, string type, double value)
-        {
-            text.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} {type}\n{name} {value.ToString(CultureInfo.InvariantCulture)}\n");
-        }
-
-        Metric("became_tasks_learned", "Tasks in the deployed model.", "gauge", current?.TaskIds.Length ?? 0);
-        Metric("became_queue_length", "Tasks waiting to be trained.", "gauge", store.QueueLength);
-        Metric("became_deployed_version", "Deployed model version (0 = none).", "gauge", current?.Version ?? 0);
-        Metric("became_model_versions", "Stored model versions.", "gauge", versions.Count);
-        Metric("became_last_merge_coefficient", "Merge coefficient of the deployed version (0 when it did not merge).", "gauge", current?.MergeCoefficient ?? 0);
-        text.Append("# HELP became_job_training_seconds Training seconds of each stored version's task.\n# TYPE became_job_training_seconds summary\n");
-        text.Append(CultureInfo.InvariantCulture, $"became_job_training_seconds_sum {versions.Sum(v => v.TrainingSeconds)}\nbecame_job_training_seconds_count {versions.Count}\n");
-        using var process = Process.GetCurrentProcess();
-        Metric("process_resident_memory_bytes", "Resident memory of the agent.", "gauge", process.WorkingSet64);
-        Metric("process_managed_heap_bytes", "Managed heap size.", "gauge", GC.GetTotalMemory(false));
-        return text.ToString();
     }
 }

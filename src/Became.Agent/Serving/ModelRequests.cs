@@ -3,6 +3,7 @@ using Became.Agent.Configuration;
 using Became.Agent.Deployment;
 using Became.Agent.Protocol;
 using Became.Agent.Mqtt;
+using Became.Agent.Observability;
 using Became.Agent.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -23,7 +24,8 @@ public sealed class ModelRequests(
     IAgentEvents events,
     IMqttReplies connection,
     IOptions<AgentOptions> options,
-    ILogger<ModelRequests> logger)
+    ILogger<ModelRequests> logger,
+    AgentMetrics? metrics = null)
 {
     /// <summary>Levels below became/{any device}/ that no reply may be published to (models/pull: the pair of levels).</summary>
     private static readonly HashSet<string> ReservedLevels = new(StringComparer.Ordinal) { "tasks", "cmd", "infer", "events", "status" };
@@ -66,8 +68,11 @@ public sealed class ModelRequests(
                         break;
                     }
 
-                    var (taskId, inputs, count) = inference.Parse(message.Payload);
-                    var result = inference.Predict(taskId, inputs, count);
+                    var result = AgentMetrics.Measure(metrics, InferenceTransport.Mqtt, () =>
+                    {
+                        var (taskId, inputs, count) = inference.Parse(message.Payload);
+                        return inference.Predict(taskId, inputs, count);
+                    });
                     await ReplyJsonAsync(message, result, [("version", result.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))], cancellationToken).ConfigureAwait(false);
                     break;
                 case Protocol.Topics.Rollback:

@@ -257,10 +257,11 @@ public sealed class ServingTests
         using var health = await http.GetAsync("/healthz");
         var tasks = JsonDocument.Parse(await http.GetStringAsync("/tasks")).RootElement;
 
-        Assert.Contains("became_deployed_version 2\n", metrics);
-        Assert.Contains("became_tasks_learned 2\n", metrics);
-        Assert.Contains("became_queue_length 0\n", metrics);
-        Assert.Matches(@"process_resident_memory_bytes [1-9][0-9]+", metrics);
+        var scrape = Observability.PrometheusScrape.Parse(metrics);
+        Assert.Equal(2, scrape.Value("became_deployed_version"));
+        Assert.Equal(2, scrape.Value("became_deployed_tasks"));
+        Assert.Equal(0, scrape.Value("became_queue_length"));
+        Assert.True(scrape.Value("process_resident_memory_bytes") > 0);
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.Equal(["s0", "s1"], tasks.EnumerateArray().Select(t => t.GetProperty("id").GetString()));
         Assert.All(tasks.EnumerateArray(), t => Assert.Equal("learned", t.GetProperty("state").GetString()));

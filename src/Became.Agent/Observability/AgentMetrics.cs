@@ -213,8 +213,8 @@ public sealed class AgentMetrics : IDisposable
 
     private IEnumerable<Measurement<double>> DeployedAccuracy()
     {
-        // Stored accuracies are percentages; Prometheus wants ratios.
-        return (DeployedRecord()?.Accuracy ?? []).Select(a => new Measurement<double>(a.Value / 100, new KeyValuePair<string, object?>("task", a.Key)));
+        // Stored accuracies are percentages (two decimals); Prometheus wants ratios, without the division's last-bit noise.
+        return (DeployedRecord()?.Accuracy ?? []).Select(a => new Measurement<double>(Math.Round(a.Value / 100, 6), new KeyValuePair<string, object?>("task", a.Key)));
     }
 
     private IEnumerable<Measurement<double>> MergeCoefficient() =>

@@ -7,7 +7,7 @@ namespace Became.Agent.Tests.ArchitectureChecks;
 /// <summary>
 /// The dependency graph between the folders of src/Became.Agent, read from the source: <c>using Became.Agent.X</c>
 /// directives and qualified references (<c>Became.Agent.X.Type</c> or <c>X.Type</c>). Serving and Messaging never
-/// reach Jobs, Deployment never reaches Jobs either, Protocol reaches no other folder, and no folders form a cycle.
+/// reach Jobs, Deployment never reaches Jobs either, Observability reaches neither Jobs nor Serving, Protocol reaches no other folder, and no folders form a cycle.
 /// </summary>
 public sealed partial class FolderDependencyTests(ITestOutputHelper output)
 {
@@ -21,6 +21,10 @@ public sealed partial class FolderDependencyTests(ITestOutputHelper output)
         ("Deployment", "Jobs"),
         ("Deployment", "Messaging"),
         ("Deployment", "Serving"),
+
+        // Metrics read the agent (events, status, store, connection) and are fed by Serving and Jobs, never the reverse.
+        ("Observability", "Jobs"),
+        ("Observability", "Serving"),
     ];
 
     [Fact]

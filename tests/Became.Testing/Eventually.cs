@@ -21,6 +21,27 @@ internal static class Eventually
             await Task.Delay(10);
         }
     }
+
+    /// <summary>Reads a value (e.g. over HTTP) until it meets the condition, and returns that value.</summary>
+    public static async Task<T> ValueAsync<T>(Func<Task<T>> read, Func<T, bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? Timeout);
+        while (true)
+        {
+            var value = await read();
+            if (condition(value))
+            {
+                return value;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out waiting until {what}.");
+            }
+
+            await Task.Delay(100);
+        }
+    }
 }
 
 /// <summary>Collects the messages a connection's handler saw, in order.</summary>

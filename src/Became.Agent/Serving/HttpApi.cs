@@ -154,11 +154,8 @@ public sealed class HttpApi(
             await context.Request.Body.CopyToAsync(buffer, context.RequestAborted).ConfigureAwait(false);
             try
             {
-                var result = metrics.MeasureInference(InferenceTransport.Http, () =>
-                {
-                    var (taskId, inputs, count) = inference.Parse(buffer.ToArray());
-                    return inference.Predict(taskId, inputs, count);
-                });
+                var payload = new ReadOnlyMemory<byte>(buffer.GetBuffer(), 0, (int)buffer.Length);
+                var result = metrics.MeasureInference(InferenceTransport.Http, () => inference.Answer(payload));
 
                 // Serialised here, not while streaming the response, so a failure can still become a JSON error.
                 byte[] body = JsonSerializer.SerializeToUtf8Bytes(result, AgentJson.Options);

@@ -26,6 +26,13 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
     private static readonly byte[] Utf8Bom = [0xEF, 0xBB, 0xBF];
     private readonly AgentOptions _options = options.Value;
 
+    /// <summary>Parses a request (JSON or safetensors) and answers it: what both transports do with a payload.</summary>
+    public InferenceResult Answer(ReadOnlyMemory<byte> payload)
+    {
+        var (taskId, inputs, count) = Parse(payload);
+        return Predict(taskId, inputs, count);
+    }
+
     /// <summary>Parses a request: JSON <c>{"taskId": "...", "inputs": [[...]]}</c> with values in [0,1], or safetensors
     /// with <c>x</c> (uint8 or float32, [N, ...]) and <c>__metadata__.taskId</c>.</summary>
     public (string TaskId, float[] Inputs, int Count) Parse(ReadOnlyMemory<byte> payload)

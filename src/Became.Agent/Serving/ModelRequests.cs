@@ -68,11 +68,7 @@ public sealed class ModelRequests(
                         break;
                     }
 
-                    var result = AgentMetrics.Measure(metrics, InferenceTransport.Mqtt, () =>
-                    {
-                        var (taskId, inputs, count) = inference.Parse(message.Payload);
-                        return inference.Predict(taskId, inputs, count);
-                    });
+                    var result = AgentMetrics.Measure(metrics, InferenceTransport.Mqtt, () => inference.Answer(message.Payload));
                     await ReplyJsonAsync(message, result, [("version", result.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))], cancellationToken).ConfigureAwait(false);
                     break;
                 case Protocol.Topics.Rollback:

@@ -32,23 +32,6 @@ public sealed class ReconnectMetricsTests(ITestOutputHelper output)
         Assert.Equal(1, back.Value("became_mqtt_reconnects_total"));
     }
 
-    private static async Task<PrometheusScrape> ScrapeUntilAsync(HttpClient http, Func<PrometheusScrape, bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-        while (true)
-        {
-            var scrape = PrometheusScrape.Parse(await http.GetStringAsync("/metrics"));
-            if (condition(scrape))
-            {
-                return scrape;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Timed out waiting until {what}.");
-            }
-
-            await Task.Delay(100);
-        }
-    }
+    private static Task<PrometheusScrape> ScrapeUntilAsync(HttpClient http, Func<PrometheusScrape, bool> condition, string what) =>
+        Eventually.ValueAsync(async () => PrometheusScrape.Parse(await http.GetStringAsync("/metrics")), condition, what, TimeSpan.FromMinutes(2));
 }

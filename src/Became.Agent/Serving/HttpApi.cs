@@ -25,6 +25,7 @@ public sealed class HttpApi(
     DeployedModel deployed,
     InferenceService inference,
     ModelDeployment deployment,
+    StatusPage statusPage,
     IOptions<AgentOptions> options,
     ILoggerFactory loggers) : IHostedService, IAsyncDisposable
 {
@@ -52,11 +53,11 @@ public sealed class HttpApi(
         var logger = loggers.CreateLogger<HttpApi>();
         app.Use(async (context, next) =>
         {
+            // Without the bearer header, the status page's cookie may admit a browser (StatusPage writes the refusal).
             if (_options.HttpToken is { } token && context.Request.Path != "/healthz"
-                && !HttpToken.Matches(context.Request.Headers.Authorization.ToString(), token))
+                && !HttpToken.Matches(context.Request.Headers.Authorization.ToString(), token)
+                && !await StatusPage.AdmitAsync(context, token).ConfigureAwait(false))
             {
-                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                context.Response.Headers.WWWAuthenticate = "Bearer";
                 return;
             }
 
@@ -108,6 +109,7 @@ public sealed class HttpApi(
 
     private void Map(WebApplication app)
     {
+        statusPage.Map(app);
         app.MapGet("/healthz", () =>
         {
             int version = deployed.Current.Version;
@@ -123,6 +125,8 @@ public sealed class HttpApi(
                 taskId = v.TaskId,
                 tasks = v.TaskIds,
                 mergeCoefficient = v.MergeCoefficient,
+                memoryRanks = v.MemoryRanks,
+                trainingSeconds = v.TrainingSeconds,
                 accuracy = v.Accuracy,
                 sha256 = v.ModelBlob,
                 deployed = v.Version == current,

@@ -16,6 +16,8 @@ command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || need_packages+=(systemd)
 command -v docker-compose >/dev/null 2>&1 || need_packages+=(docker-compose)
 command -v npm >/dev/null 2>&1 || need_packages+=(npm)
+# Chromium, headless, drives the status page's browser test.
+command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
 
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else

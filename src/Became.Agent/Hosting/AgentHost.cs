@@ -99,6 +99,7 @@ public static class AgentHost
         // Start order: the embedded broker (if any), the connection, then the worker; stop in reverse.
         builder.Services.AddHostedService<MessagingService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingWorker>());
+        builder.Services.AddSingleton<StatusPage>();
         builder.Services.AddSingleton<HttpApi>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<HttpApi>());
         if (!string.IsNullOrWhiteSpace(builder.Configuration["Demo:Stream"]))

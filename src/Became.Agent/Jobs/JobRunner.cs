@@ -73,7 +73,7 @@ public sealed class JobRunner(
     /// <summary>Trains the task and commits its version; null when the job failed before the commit (reported here).</summary>
     private async Task<Committed?> TrainAndCommitAsync(TaskRecord task, CancellationToken cancellationToken)
     {
-        var progress = Channel.CreateUnbounded<EpochProgress>();
+        var progress = Channel.CreateUnbounded<EpochReport>();
         var pump = PumpProgressAsync(task.Id, progress.Reader, cancellationToken);
         try
         {
@@ -238,9 +238,9 @@ public sealed class JobRunner(
     private int TestCount(string taskId) =>
         store.FindTask(taskId) is { } t ? DecodedTask.TestCountOf(t.Samples, t.TestFraction) : 1;
 
-    private async Task PumpProgressAsync(string taskId, ChannelReader<EpochProgress> reader, CancellationToken cancellationToken)
+    private async Task PumpProgressAsync(string taskId, ChannelReader<EpochReport> reader, CancellationToken cancellationToken)
     {
-        await foreach (var p in reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var (p, rate) in reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
             await events.PublishAsync(taskId, new TrainingProgress(
                 Stage: p.Stage,
@@ -248,7 +248,8 @@ public sealed class JobRunner(
                 Epochs: _options.Training.Epochs,
                 Loss: Finite(p.TrainLoss, 5),
                 ValidationLoss: Finite(p.ValidationLoss, 5),
-                ValidationAccuracy: Finite(p.ValidationAccuracy, 2)), cancellationToken).ConfigureAwait(false);
+                ValidationAccuracy: Finite(p.ValidationAccuracy, 2),
+                SamplesPerSecond: Finite(rate, 1)), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -261,13 +262,13 @@ public sealed class JobRunner(
         stage => checkpoints.Reached(stage == 1 ? IJobCheckpoints.Stage1 : IJobCheckpoints.Stage2, taskId, cancellationToken);
 
     /// <summary>Progress that only queues (the training thread must not wait on the network); each epoch is a heartbeat.</summary>
-    private sealed class ChannelProgress(ChannelWriter<EpochProgress> writer, AgentHeartbeat heartbeat, Action<int> pause) : IProgress<EpochProgress>
+    private sealed class ChannelProgress(ChannelWriter<EpochReport> writer, AgentHeartbeat heartbeat, Action<int> pause) : IProgress<EpochReport>
     {
-        public void Report(EpochProgress value)
+        public void Report(EpochReport value)
         {
             heartbeat.Beat();
             writer.TryWrite(value);
-            pause(value.Stage);
+            pause(value.Epoch.Stage);
         }
     }
 

@@ -20,8 +20,8 @@ public sealed class TaskTrainer(AgentStore store, IOptions<AgentOptions> options
 {
     private readonly AgentOptions _options = options.Value;
 
-    /// <summary>Trains <paramref name="task"/> on top of the deployed version; <paramref name="progress"/> hears each epoch.</summary>
-    public CommittedTask Train(TaskRecord task, IProgress<EpochProgress> progress, CancellationToken cancellationToken)
+    /// <summary>Trains <paramref name="task"/> on top of the deployed version; <paramref name="progress"/> hears each epoch with its samples/s.</summary>
+    public CommittedTask Train(TaskRecord task, IProgress<EpochReport> progress, CancellationToken cancellationToken)
     {
         // libtorch's OpenMP thread count is per OS thread, and each job runs on a new one: set it here.
         TorchSharp.torch.set_num_threads(_options.Training.Threads);
@@ -35,7 +35,7 @@ public sealed class TaskTrainer(AgentStore store, IOptions<AgentOptions> options
         using var continual = new ContinualTask(learner.TasksLearned, task.Id, decoded.Classes, train.ToLabelledSet(mean, std, device.Device), validation.ToLabelledSet(mean, std, device.Device), test.ToLabelledSet(mean, std, device.Device));
         int number = store.NextVersion();
         TorchSharp.torch.manual_seed(_options.Training.Seed + number);
-        var outcome = learner.Learn(continual, progress, cancellationToken);
+        var outcome = learner.Learn(continual, new EpochRate(progress, train.Count), cancellationToken);
         metrics?.Trained(outcome);
 
         // Heads follow the deployed version's task order; each keeps its held-out test set.

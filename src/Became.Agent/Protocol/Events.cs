@@ -33,8 +33,8 @@ public sealed record TaskDeferred(string Reason, string Message) : IAgentEvent
     public static string Type => EventTypes.TaskDeferred;
 }
 
-/// <summary>training.progress: one epoch; a figure that is not finite goes out as null.</summary>
-public sealed record TrainingProgress(int Stage, int Epoch, int Epochs, double? Loss, double? ValidationLoss, double? ValidationAccuracy) : IAgentEvent
+/// <summary>training.progress: one epoch (with the training samples per second it ran at); a figure that is not finite goes out as null.</summary>
+public sealed record TrainingProgress(int Stage, int Epoch, int Epochs, double? Loss, double? ValidationLoss, double? ValidationAccuracy, double? SamplesPerSecond = null) : IAgentEvent
 {
     public static string Type => EventTypes.TrainingProgress;
 }

@@ -27,6 +27,7 @@ public sealed class HttpApi(
     ModelDeployment deployment,
     AgentMetrics metrics,
     MeterProvider meterProvider,
+    StatusPage statusPage,
     IOptions<AgentOptions> options,
     ILoggerFactory loggers) : IHostedService, IAsyncDisposable
 {
@@ -54,11 +55,11 @@ public sealed class HttpApi(
         var logger = loggers.CreateLogger<HttpApi>();
         app.Use(async (context, next) =>
         {
+            // Without the bearer header, the status page's cookie may admit a browser (StatusPage writes the refusal).
             if (_options.HttpToken is { } token && context.Request.Path != "/healthz"
-                && !HttpToken.Matches(context.Request.Headers.Authorization.ToString(), token))
+                && !HttpToken.Matches(context.Request.Headers.Authorization.ToString(), token)
+                && !await StatusPage.AdmitAsync(context, token).ConfigureAwait(false))
             {
-                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                context.Response.Headers.WWWAuthenticate = "Bearer";
                 return;
             }
 
@@ -110,6 +111,7 @@ public sealed class HttpApi(
 
     private void Map(WebApplication app)
     {
+        statusPage.Map(app);
         app.MapGet("/healthz", () =>
         {
             int version = deployed.Current.Version;
@@ -125,6 +127,8 @@ public sealed class HttpApi(
                 taskId = v.TaskId,
                 tasks = v.TaskIds,
                 mergeCoefficient = v.MergeCoefficient,
+                memoryRanks = v.MemoryRanks,
+                trainingSeconds = v.TrainingSeconds,
                 accuracy = v.Accuracy,
                 sha256 = v.ModelBlob,
                 deployed = v.Version == current,

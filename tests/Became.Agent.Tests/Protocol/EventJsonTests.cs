@@ -27,7 +27,7 @@ public sealed class EventJsonTests
     [Fact]
     public void Null_figures_are_written_as_null()
     {
-        Assert.Equal("""{"stage":1,"epoch":2,"epochs":5,"loss":null,"validationLoss":0.5,"validationAccuracy":null}""", Json(new TrainingProgress(1, 2, 5, null, 0.5, null)));
+        Assert.Equal("""{"stage":1,"epoch":2,"epochs":5,"loss":null,"validationLoss":0.5,"validationAccuracy":null,"samplesPerSecond":null}""", Json(new TrainingProgress(1, 2, 5, null, 0.5, null)));
         Assert.Equal("""{"version":2,"deployedVersion":0,"reason":"worse","accuracy":{},"deployedAccuracy":null}""", Json(new ModelRejected(2, 0, "worse", new Dictionary<string, double>(), null)));
         Assert.Equal("""{"name":null,"samples":10,"classes":2,"queueLength":1}""", Json(new TaskAccepted(null, 10, 2, 1)));
     }

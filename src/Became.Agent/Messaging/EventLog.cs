@@ -32,7 +32,7 @@ public sealed class EventLog(ILogger logger, TimeProvider time, TimeSpan? progre
         {
             foreach (var line in _progress.Offer(taskId, progress))
             {
-                Line(LogLevel.Information, EventLogLine.Describe(line.TaskId, line.Progress));
+                Line(LogLevel.Information, EventTypes.TrainingProgress, line.TaskId, EventLogLine.Describe(line.TaskId, line.Progress));
             }
 
             return;
@@ -40,7 +40,7 @@ public sealed class EventLog(ILogger logger, TimeProvider time, TimeSpan? progre
 
         if (_progress.Flush(taskId) is { } held)
         {
-            Line(LogLevel.Information, EventLogLine.Describe(held.TaskId, held.Progress));
+            Line(LogLevel.Information, EventTypes.TrainingProgress, held.TaskId, EventLogLine.Describe(held.TaskId, held.Progress));
         }
 
         double? merge = null;
@@ -57,14 +57,42 @@ public sealed class EventLog(ILogger logger, TimeProvider time, TimeSpan? progre
             }
         }
 
-        Line(LevelOf(type), EventLogLine.Describe(taskId, body, merge));
+        Line(LevelOf(type), type, taskId, EventLogLine.Describe(taskId, body, merge));
     }
 
-    private void Line(LogLevel level, string line)
+    private void Line(LogLevel level, string type, string? taskId, string line)
     {
         if (logger.IsEnabled(level))
         {
-            logger.Log(level, "{Summary}", line);
+            // The text formats show the line alone; the JSON format also gets the event's type and task as fields.
+            logger.Log(level, default, new LineState(line, type, taskId), null, static (state, _) => state.Summary);
         }
+    }
+
+    /// <summary>A line's structured fields, as a message template's would be: <c>{Summary}</c> plus Type and TaskId.</summary>
+    private sealed record LineState(string Summary, string Type, string? TaskId) : IReadOnlyList<KeyValuePair<string, object?>>
+    {
+        public int Count => 4;
+
+        public KeyValuePair<string, object?> this[int index] => index switch
+        {
+            0 => new("Summary", Summary),
+            1 => new("Type", Type),
+            2 => new("TaskId", TaskId),
+            3 => new("{OriginalFormat}", "{Summary}"),
+            _ => throw new ArgumentOutOfRangeException(nameof(index)),
+        };
+
+        public IEnumerator<KeyValuePair<string, object?>> GetEnumerator()
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                yield return this[i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => Summary;
     }
 }

@@ -32,7 +32,7 @@ public static class StatusCommand
         var topicRoot = CommonOptions.TopicRoot();
         var watch = new Option<bool>("--watch", "-w") { Description = "keep following the status and print it again on every change (Ctrl-C ends)" };
         var json = new Option<bool>("--json") { Description = "print the status JSON as the device sends it (with --watch one line per change)" };
-        var timeout = new Option<double>("--timeout") { Description = "seconds to wait for the first status (default 10)", HelpName = "SECONDS", DefaultValueFactory = _ => 10 }.Positive();
+        var timeout = new Option<double>("--timeout") { Description = "seconds to wait for the first status", HelpName = "SECONDS", DefaultValueFactory = _ => 10 }.Positive();
         var command = new Command("status", "show a device's state, model version, queue and accuracy per task (MQTT retained status, or HTTP GET /status)")
         {
             http, token, broker, device, topicRoot, watch, json, timeout,

@@ -98,6 +98,7 @@ public sealed class ProgressLogLimiterTests
         ], logger.Lines.Where(l => !l.StartsWith("Debug", StringComparison.Ordinal)));
         Assert.Contains("Debug Event task.accepted t-1: {\"json\":1}", logger.Lines);
         Assert.Contains("Debug task t-1 merged: a=0.81", logger.Lines);
+        Assert.Contains("Summary=v2 deployed: t-0 99.0%, t-1 97.0% (trained in 3.2 s, merge a=0.81);Type=model.deployed;TaskId=t-1;{OriginalFormat}={Summary}", logger.States);
     }
 
     private sealed class ListLogger : ILogger
@@ -109,7 +110,16 @@ public sealed class ProgressLogLimiterTests
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        /// <summary>Each entry's structured fields, as the JSON console formatter would see them.</summary>
+        public List<string> States { get; } = [];
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
             Lines.Add($"{logLevel} {formatter(state, exception)}");
+            if (state is IReadOnlyList<KeyValuePair<string, object?>> fields)
+            {
+                States.Add(string.Join(";", fields.Select(f => $"{f.Key}={f.Value}")));
+            }
+        }
     }
 }

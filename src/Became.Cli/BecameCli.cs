@@ -45,6 +45,7 @@ public static class BecameCli
             PublishCommand.Create(),
             RequestCommands.CreatePull(),
             RequestCommands.CreateInfer(),
+            StatusCommand.Create(),
             BenchDispatch.CreateListing(),
             InferBenchCommand.Create(),
         };

@@ -20,6 +20,9 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public string Errors => string.Join(Environment.NewLine, _errors);
 
+    /// <summary>The standard-output lines so far.</summary>
+    public IReadOnlyList<string> Lines => _output.ToArray();
+
     /// <summary>Starts `dotnet became.dll run --data-dir DATA --embedded-port 0 ARGS` with extra environment variables.</summary>
     public static AgentProcess Start(string dataDirectory, IReadOnlyDictionary<string, string>? environment = null, params string[] args)
     {

@@ -48,7 +48,7 @@ public sealed class ModelDeployment(
         {
             try
             {
-                Load(candidate);
+                Load(candidate, atStartup: true);
                 break;
             }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
@@ -197,7 +197,8 @@ public sealed class ModelDeployment(
         return parent;
     }
 
-    private void Load(ModelVersionRecord? version)
+    // At start-up the loaded version gets a console line; after a job or rollback its model.deployed event says it.
+    private void Load(ModelVersionRecord? version, bool atStartup = false)
     {
         if (version is null)
         {
@@ -207,7 +208,7 @@ public sealed class ModelDeployment(
 
         using var session = ModelFiles.Open(_options, version, store.Blobs, device);
         deployed.Swap(new DeployedSnapshot(version.Version, version.TaskIds, session.ReleaseNetwork(), version.ModelBlob));
-        logger.LogInformation("Deployed model version {Version} loaded: {Tasks} tasks, memory ranks [{Ranks}]", version.Version, version.TaskIds.Length, string.Join(", ", session.Learner.Memory.Ranks));
+        logger.Log(atStartup ? LogLevel.Information : LogLevel.Debug, "Deployed model version {Version} loaded: {Tasks} tasks, memory ranks [{Ranks}]", version.Version, version.TaskIds.Length, string.Join(", ", session.Learner.Memory.Ranks));
     }
 
     private async Task<ModelVersionRecord?> RollbackLockedAsync(int version, CancellationToken cancellationToken)
@@ -223,7 +224,7 @@ public sealed class ModelDeployment(
         var record = store.Deploy(version)!;
 
         Load();
-        logger.LogWarning("Rolled back: version {Version} deployed again", version);
+        logger.LogDebug("Rolled back: version {Version} deployed again", version);
         await events.PublishAsync(record.TaskId, new ModelDeployed(
             Version: record.Version,
             Accuracy: record.Accuracy,

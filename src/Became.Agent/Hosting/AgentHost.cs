@@ -12,7 +12,6 @@ using Became.Core.Native;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -46,17 +45,10 @@ public static class AgentHost
         builder.Configuration.AddEnvironmentVariables("BECAME__");
         builder.Configuration.AddCommandLine(args, Switches.ToDictionary(kv => kv.Key, kv => kv.Value));
         ApplyBrokerAddress(builder.Configuration);
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        });
         // Not AddSystemd(): its lifetime says READY=1 as soon as the host has started, before the broker is up.
-        // SystemdReadiness and SystemdWatchdog speak the notify protocol; the default lifetime handles SIGTERM.
-        if (SystemdHelpers.IsSystemdService())
-        {
-            builder.Logging.AddSystemdConsole();
-        }
+        // SystemdReadiness and SystemdWatchdog speak the notify protocol; the default lifetime handles SIGTERM;
+        // ConsoleLogging picks journald's format under systemd.
+        ConsoleLogging.Configure(builder.Logging, builder.Configuration);
 
         builder.Services.AddSingleton<AgentHeartbeat>();
         builder.Services.AddHostedService(sp => new SystemdWatchdog(SystemdWatchdogOptions.FromEnvironment(), sp.GetRequiredService<AgentHeartbeat>(), sp.GetRequiredService<ILogger<SystemdWatchdog>>()));
@@ -139,6 +131,12 @@ public static class AgentHost
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("became");
         try
         {
+            if (ConsoleLogging.Validate(host.Services.GetRequiredService<IConfiguration>()) is string badFormat)
+            {
+                await error.WriteLineAsync($"became run: invalid settings: {badFormat}").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
             var options = host.Services.GetRequiredService<IOptions<AgentOptions>>().Value;
             var device = host.Services.GetRequiredService<ComputeDevice>();
 
@@ -146,8 +144,9 @@ public static class AgentHost
             host.Services.GetRequiredService<AgentStore>();
             var backend = TorchBackendInfo.Current();
             logger.LogInformation(
-                "Torch backend {Backend}, libtorch {LibTorch}, device {Device} ({DeviceReason}), {Threads} threads; {Native}; agent {DeviceId}, data {DataDirectory}",
-                backend.Backend, backend.LibTorchVersion, device, device.Reason, options.Training.Threads, native, options.DeviceId, Path.GetFullPath(options.DataDirectory));
+                "Torch backend {Backend}, libtorch {LibTorch}, device {Device} ({DeviceReason}), {Threads} threads; agent {DeviceId}, data {DataDirectory}",
+                backend.Backend, backend.LibTorchVersion, device, device.Reason, options.Training.Threads, options.DeviceId, Path.GetFullPath(options.DataDirectory));
+            logger.LogDebug("Native libraries: {Native}", native);
         }
         catch (OptionsValidationException e)
         {

@@ -34,7 +34,8 @@ public sealed class DemoFeeder(BrokerEndpoint endpoint, IOptions<AgentOptions> o
     {
         public override Task WriteLineAsync(string? value)
         {
-            logger.LogInformation("Demo: {Line}", value);
+            // Each task's acceptance is the agent's own line right after; the publisher's echo of it is detail.
+            logger.LogDebug("Demo: {Line}", value);
             return Task.CompletedTask;
         }
     }

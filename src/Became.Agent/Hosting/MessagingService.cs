@@ -119,7 +119,8 @@ public sealed class MessagingService(
             throw;
         }
 
-        logger.LogInformation("MQTT: {Broker} broker at {Host}:{Port}, listening on {Topic}", endpoint.Embedded is null ? "external" : "embedded", endpoint.Host, endpoint.Port, intake.TopicFilter);
+        // The broker's address is in the connection's own line just before.
+        logger.LogInformation("MQTT: listening on {Topic}", intake.TopicFilter);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -148,7 +148,7 @@ public sealed class JobRunner(
         {
             if (gate is not null)
             {
-                logger.LogWarning("Task {TaskId}: version {Version} stored but not deployed: {Reason}", task.Id, version.Version, gate);
+                logger.LogDebug("Task {TaskId}: version {Version} stored but not deployed: {Reason}", task.Id, version.Version, gate);
                 await events.PublishAsync(task.Id, new ModelRejected(
                     Version: version.Version,
                     DeployedVersion: previous?.Version ?? 0,
@@ -212,7 +212,7 @@ public sealed class JobRunner(
     private async Task DeployAsync(TaskRecord task, CommittedTask committed, ModelVersionRecord version, TimeSpan elapsed, CancellationToken cancellationToken)
     {
         deployment.Load();
-        logger.LogInformation(
+        logger.LogDebug(
             "Task {TaskId} learned in {Seconds:F1} s (training {Training:F1} s): version {Version}, accuracy {Accuracy}",
             task.Id, elapsed.TotalSeconds, committed.TrainingSeconds, version.Version,
             string.Join(", ", version.Accuracy.Select(a => $"{a.Key} {a.Value:F2}%")));
@@ -240,8 +240,17 @@ public sealed class JobRunner(
 
     private async Task PumpProgressAsync(string taskId, ChannelReader<EpochReport> reader, CancellationToken cancellationToken)
     {
+        // The retained status carries the epoch too (`became status --watch`), republished at most once a second.
+        Stopwatch? statusClock = null;
         await foreach (var (p, rate) in reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
+            status.SetProgress(new TrainingStatus(p.Stage, p.Epoch, _options.Training.Epochs));
+            if (statusClock is null || statusClock.Elapsed >= TimeSpan.FromSeconds(1))
+            {
+                statusClock = Stopwatch.StartNew();
+                await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             await events.PublishAsync(taskId, new TrainingProgress(
                 Stage: p.Stage,
                 Epoch: p.Epoch,

@@ -43,7 +43,7 @@ public sealed class TrainingWorker(
         await deployment.AnnounceStartupFallbackAsync(stoppingToken).ConfigureAwait(false);
         foreach (var interrupted in store.QueuedTasks().Where(t => t.StartedAt is not null))
         {
-            logger.LogWarning("Job {TaskId} was interrupted: it started at {StartedAt:O} and the agent stopped or crashed before its commit; it restarts from the beginning", interrupted.Id, interrupted.StartedAt);
+            logger.LogDebug("Job {TaskId} was interrupted: it started at {StartedAt:O} and the agent stopped or crashed before its commit; it restarts from the beginning", interrupted.Id, interrupted.StartedAt);
             await events.PublishAsync(interrupted.Id, new JobInterrupted(
                 StartedAt: interrupted.StartedAt,
                 RemovedOrphanBlobs: store.RemovedOrphans), stoppingToken).ConfigureAwait(false);

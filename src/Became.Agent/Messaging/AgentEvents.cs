@@ -9,7 +9,7 @@ using Microsoft.Extensions.Options;
 
 namespace Became.Agent.Messaging;
 
-/// <summary>Publishes events (JSON, camelCase, each with type, taskId and time) and the retained status, and logs each.</summary>
+/// <summary>Publishes events (JSON, camelCase, each with type, taskId and time) and the retained status, and logs each as one line (<see cref="EventLog"/>).</summary>
 public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions> options, TimeProvider time, ILogger<AgentEvents> logger, EventFeed? feed = null) : IAgentEvents
 {
     /// <summary>The wire's JSON settings (camelCase); kept here for callers of the earlier name.</summary>
@@ -17,6 +17,7 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
 
     private readonly string _eventsTopic = options.Value.Topic(Topics.Events);
     private readonly string _statusTopic = options.Value.Topic(Topics.Status);
+    private readonly EventLog _log = new(logger, time);
 
     public string StatusTopic => _statusTopic;
 
@@ -41,18 +42,7 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
 
         string json = message.ToJsonString(Json);
         feed?.Add(type, taskId, now, json, body);
-        if (type == EventTypes.TrainingProgress)
-        {
-            logger.LogDebug("Event {Type} {TaskId}: {Event}", type, taskId, json);
-        }
-        else if (type is EventTypes.TaskRejected or EventTypes.JobFailed or EventTypes.ModelCorrupt or EventTypes.JobInterrupted or EventTypes.TaskDeferred or EventTypes.MessageDropped)
-        {
-            logger.LogWarning("Event {Type} {TaskId}: {Event}", type, taskId, json);
-        }
-        else
-        {
-            logger.LogInformation("Event {Type} {TaskId}: {Event}", type, taskId, json);
-        }
+        _log.Write(type, taskId, body, json);
 
         await connection.PublishAsync(_eventsTopic, System.Text.Encoding.UTF8.GetBytes(json), retain: false, cancellationToken).ConfigureAwait(false);
     }

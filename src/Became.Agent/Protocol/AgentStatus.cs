@@ -15,4 +15,17 @@ public static class AgentState
 /// <param name="TasksLearned">Tasks in the deployed model.</param>
 /// <param name="LastError">The last job failure or rejection, if any.</param>
 /// <param name="Time">When this status was produced.</param>
-public sealed record AgentStatus(string State, int DeployedVersion, int QueueLength, int TasksLearned, string? LastError, DateTimeOffset Time);
+/// <param name="Accuracy">The deployed version's held-out accuracy per task (percent, in head order); null before the first model.</param>
+/// <param name="Progress">The epoch training has reached while a job trains, else null.</param>
+public sealed record AgentStatus(
+    string State,
+    int DeployedVersion,
+    int QueueLength,
+    int TasksLearned,
+    string? LastError,
+    DateTimeOffset Time,
+    IReadOnlyDictionary<string, double>? Accuracy = null,
+    TrainingStatus? Progress = null);
+
+/// <summary>How far the job in training is: its stage (1 stable, 2 plastic), the epoch and the schedule's maximum.</summary>
+public sealed record TrainingStatus(int Stage, int Epoch, int Epochs);

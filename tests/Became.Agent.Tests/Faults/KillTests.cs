@@ -88,7 +88,7 @@ public sealed class KillTests(UninterruptedRun reference, ITestOutputHelper outp
         {
             var interrupted = await agent.WaitForAsync("job.interrupted", "t1", Patience);
             Assert.True(interrupted.TryGetProperty("startedAt", out _));
-            Assert.Contains("Job t1 was interrupted", agent.Output);
+            Assert.Contains("task t1 was interrupted", agent.Output);
         }
         else
         {

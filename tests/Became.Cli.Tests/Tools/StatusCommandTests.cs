@@ -102,6 +102,30 @@ public sealed class StatusCommandTests
     }
 
     [Fact]
+    public async Task Status_over_http_shows_the_learned_version_with_the_token_and_refuses_without_it()
+    {
+        int port = TestBrokers.FreePort();
+        const string Token = "status-token-of-this-test";
+        await using var agent = await AgentHarness.StartAsync(extraArgs: [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={Token}"]);
+        await agent.PublishTaskAsync("t0", AgentHarness.SplitTask(0, 200));
+        await agent.WaitForAsync("model.deployed", "t0", Deadline);
+        await Eventually.ValueAsync(agent.ReadStatusAsync, s => s.GetProperty("state").GetString() == "idle", "the status became idle", Deadline);
+        string url = $"http://127.0.0.1:{port}";
+
+        var table = await CommandLineTests.RunAsync("status", "--http", url, "--token", Token);
+
+        Assert.True(table.Code == 0, table.Error);
+        string[] lines = table.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Contains($"device         {url}", lines);
+        Assert.Contains("state          idle", lines);
+        Assert.Contains("version        1", lines);
+
+        var refused = await CommandLineTests.RunAsync("status", "--http", url);
+        Assert.Equal(ExitCodes.Failure, refused.Code);
+        Assert.Equal($"became status: GET {url}/status answered HTTP 401 (the agent requires --token)", refused.Error.Trim());
+    }
+
+    [Fact]
     public async Task A_device_that_never_reported_is_one_line_after_the_timeout_and_exit_1()
     {
         await using var broker = await TestBrokers.StartAsync(BrokerKind.Mosquitto, NullLoggerFactory.Instance);

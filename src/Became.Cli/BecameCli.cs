@@ -47,6 +47,7 @@ public static class BecameCli
             RequestCommands.CreateInfer(),
             BenchDispatch.CreateListing(),
             InferBenchCommand.Create(),
+            FleetStatusCommand.Create(),
         };
         CommandLineRunner.SetVersion(root, VersionLine);
         return root;

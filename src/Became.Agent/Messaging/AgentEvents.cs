@@ -17,6 +17,7 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
 
     private readonly string _eventsTopic = options.Value.Topic(Topics.Events);
     private readonly string _statusTopic = options.Value.Topic(Topics.Status);
+    private readonly IReadOnlyList<string>? _groups = options.Value.Groups is { Length: > 0 } groups ? groups : null;
 
     public string StatusTopic => _statusTopic;
 
@@ -73,10 +74,11 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
     }
 
     /// <summary>Publishes the retained status.</summary>
+    /// <summary>Publishes the retained status (with the device's groups, so a fleet view can filter by group).</summary>
     public Task PublishStatusAsync(AgentStatus status, CancellationToken cancellationToken) =>
-        connection.PublishAsync(_statusTopic, JsonSerializer.SerializeToUtf8Bytes(status, AgentJsonContext.Default.AgentStatus), retain: true, cancellationToken);
+        connection.PublishAsync(_statusTopic, JsonSerializer.SerializeToUtf8Bytes(status.Groups is null && _groups is not null ? status with { Groups = _groups } : status, AgentJsonContext.Default.AgentStatus), retain: true, cancellationToken);
 
-    /// <summary>The payload of the last will: status offline.</summary>
-    public static byte[] OfflineStatus(int deployedVersion = 0) =>
-        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus(AgentState.Offline, deployedVersion, 0, 0, null, DateTimeOffset.UtcNow), AgentJsonContext.Default.AgentStatus);
+    /// <summary>The payload of the last will: status offline (with the groups, so the device stays in its group's view).</summary>
+    public static byte[] OfflineStatus(int deployedVersion = 0, IReadOnlyList<string>? groups = null) =>
+        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus(AgentState.Offline, deployedVersion, 0, 0, null, DateTimeOffset.UtcNow, groups is { Count: > 0 } ? groups : null), AgentJsonContext.Default.AgentStatus);
 }

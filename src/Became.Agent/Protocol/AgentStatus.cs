@@ -15,4 +15,6 @@ public static class AgentState
 /// <param name="TasksLearned">Tasks in the deployed model.</param>
 /// <param name="LastError">The last job failure or rejection, if any.</param>
 /// <param name="Time">When this status was produced.</param>
-public sealed record AgentStatus(string State, int DeployedVersion, int QueueLength, int TasksLearned, string? LastError, DateTimeOffset Time);
+/// <param name="Groups">The device's groups (setting Groups); absent when it has none.</param>
+public sealed record AgentStatus(string State, int DeployedVersion, int QueueLength, int TasksLearned, string? LastError, DateTimeOffset Time,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Groups = null);

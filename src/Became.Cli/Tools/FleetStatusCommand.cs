@@ -210,7 +210,10 @@ public static class FleetStatusCommand
             string last = State == "offline" ? $"offline (last will; session from {seen})" : seen;
             string groups = Groups.Count == 0 ? "-" : string.Join(',', Groups);
             string error = LastError is null ? "" : $"  error: {(LastError.Length > 80 ? LastError[..80] + "..." : LastError)}";
-            return string.Create(CultureInfo.InvariantCulture, $"{Device,-22} {State,-9} {Version,7}  {Queue,5}  {Tasks,5}  {groups,-16} {last}{error}");
+            // The last will is written at connect, so its zero figures mean "not known" rather than "none".
+            bool unknown = State == "offline" && Version == 0 && Queue == 0 && Tasks == 0;
+            string Figure(int n) => unknown ? "-" : n.ToString(CultureInfo.InvariantCulture);
+            return $"{Device,-22} {State,-9} {Figure(Version),7}  {Figure(Queue),5}  {Figure(Tasks),5}  {groups,-16} {last}{error}";
         }
 
         public JsonObject ToJson() => new()

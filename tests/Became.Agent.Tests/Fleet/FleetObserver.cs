@@ -27,6 +27,9 @@ internal sealed class FleetObserver : IAsyncDisposable
     /// <summary>The broker's $SYS/broker/messages/{received,sent} counters, as last published (mosquitto).</summary>
     public IReadOnlyDictionary<string, long> Sys => _sys;
 
+    /// <summary>When the last $SYS counter arrived.</summary>
+    public DateTime SysReceived { get; private set; }
+
     public static async Task<FleetObserver> ConnectAsync(int port, string? username = null, string? password = null, bool sys = false)
     {
         var observer = new FleetObserver();
@@ -39,6 +42,7 @@ internal sealed class FleetObserver : IAsyncDisposable
                 if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long n))
                 {
                     observer._sys[topic["$SYS/broker/messages/".Length..]] = n;
+                    observer.SysReceived = DateTime.UtcNow;
                 }
 
                 return Task.CompletedTask;

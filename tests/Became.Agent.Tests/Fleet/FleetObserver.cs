@@ -27,6 +27,10 @@ internal sealed class FleetObserver : IAsyncDisposable
     /// <summary>The broker's $SYS/broker/messages/{received,sent} counters, as last published (mosquitto).</summary>
     public IReadOnlyDictionary<string, long> Sys => _sys;
 
+    /// <summary>When each group task (became/groups/+/tasks/{id}) reached this observer, by task id: the moment the
+    /// broker had it and sent it on to the group.</summary>
+    public ConcurrentDictionary<string, DateTime> GroupTasks { get; } = new();
+
     /// <summary>When the last $SYS counter arrived.</summary>
     public DateTime SysReceived { get; private set; }
 
@@ -36,7 +40,7 @@ internal sealed class FleetObserver : IAsyncDisposable
         observer._client.ApplicationMessageReceivedAsync += e =>
         {
             string topic = e.ApplicationMessage.Topic;
-            string text = e.ApplicationMessage.ConvertPayloadToString();
+            string text = topic.Contains("/tasks/", StringComparison.Ordinal) ? "" : e.ApplicationMessage.ConvertPayloadToString();
             if (topic.StartsWith("$SYS/", StringComparison.Ordinal))
             {
                 if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long n))
@@ -49,6 +53,12 @@ internal sealed class FleetObserver : IAsyncDisposable
             }
 
             string[] levels = topic.Split('/');
+            if (levels is [_, "groups", _, "tasks", string taskId])
+            {
+                observer.GroupTasks.TryAdd(taskId, DateTime.UtcNow);
+                return Task.CompletedTask;
+            }
+
             if (levels.Length == 3 && text.Length > 0)
             {
                 var json = JsonDocument.Parse(text).RootElement.Clone();
@@ -74,7 +84,8 @@ internal sealed class FleetObserver : IAsyncDisposable
         Assert.Equal(MqttClientConnectResultCode.Success, connected.ResultCode);
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter("became/+/events", MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithTopicFilter("became/+/status", MqttQualityOfServiceLevel.AtLeastOnce);
+            .WithTopicFilter("became/+/status", MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTopicFilter("became/groups/+/tasks/#", MqttQualityOfServiceLevel.AtLeastOnce);
         if (sys)
         {
             subscribe.WithTopicFilter("$SYS/broker/messages/received", MqttQualityOfServiceLevel.AtMostOnce)

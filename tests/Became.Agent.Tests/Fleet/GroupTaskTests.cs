@@ -48,6 +48,26 @@ public sealed class GroupTaskTests
     }
 
     [Fact]
+    public async Task A_group_left_by_the_device_delivers_nothing_through_its_persistent_session()
+    {
+        // The broker keeps the session's subscriptions (clean start off), so the old group's tasks still arrive after
+        // Groups changed: the agent must drop them, not learn them.
+        await using var broker = await TestBrokers.StartAsync(BrokerKind.Mosquitto, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        string deviceId = "dev" + Guid.NewGuid().ToString("N")[..8];
+        await using (await AgentHarness.StartAsync(broker.Port, deviceId: deviceId, epochs: 1, extraArgs: ["--Groups:0=old-line"]))
+        {
+        }
+
+        await using var agent = await AgentHarness.StartAsync(broker.Port, deviceId: deviceId, epochs: 1, extraArgs: ["--Groups:0=new-line"]);
+        await PublishToGroupAsync(agent, "old-line", "stale", AgentHarness.SplitTask(0, 200));
+        await PublishToGroupAsync(agent, "new-line", "fresh", AgentHarness.SplitTask(1, 200));
+        await agent.WaitForAsync("model.deployed", "fresh", Patience);
+
+        Assert.Equal(["fresh"], agent.Store.AllTasks().Select(t => t.Id));
+        Assert.DoesNotContain(agent.Events, e => e.GetProperty("taskId").ValueKind == System.Text.Json.JsonValueKind.String && e.GetProperty("taskId").GetString() == "stale");
+    }
+
+    [Fact]
     public async Task A_device_without_groups_has_no_groups_in_its_status()
     {
         await using var agent = await AgentHarness.StartAsync(epochs: 1);

@@ -48,6 +48,7 @@ public static class BecameCli
             StatusCommand.Create(),
             BenchDispatch.CreateListing(),
             InferBenchCommand.Create(),
+            FleetStatusCommand.Create(),
         };
         CommandLineRunner.SetVersion(root, VersionLine);
         return root;

@@ -100,9 +100,10 @@ internal sealed class MosquittoBroker : ITestBroker
         Port = TestBrokers.FreePort();
 
         // Started as root, mosquitto would switch to the 'mosquitto' user and lose access to the temporary folder.
+        // Anonymous clients are welcome unless the extra configuration decides (a password file and an ACL).
         File.WriteAllText(_configFile, $"""
             listener {Port} 127.0.0.1
-            allow_anonymous true
+            {(extraConfig.Contains("allow_anonymous", StringComparison.Ordinal) ? "" : "allow_anonymous true")}
             persistence true
             persistence_location {_directory}/
             user {Environment.UserName}

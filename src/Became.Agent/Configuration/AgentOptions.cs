@@ -42,7 +42,13 @@ public sealed class AgentOptions
     /// <summary>Seconds a clean shutdown may take before the host gives up on the worker.</summary>
     public int ShutdownSeconds { get; set; } = 20;
 
+    /// <summary>Groups this device belongs to: it also takes tasks from {TopicRoot}/groups/{group}/tasks/{taskId}.</summary>
+    public string[] Groups { get; set; } = [];
+
     public string Topic(string suffix) => $"{TopicRoot}/{DeviceId}/{suffix}";
+
+    /// <summary>A topic of one of this device's groups: {TopicRoot}/groups/{group}/{suffix}.</summary>
+    public string GroupTopic(string group, string suffix) => $"{TopicRoot}/{Protocol.Topics.Groups}/{group}/{suffix}";
 }
 
 /// <summary>Where the MQTT broker is; no Host means the embedded broker on localhost.</summary>

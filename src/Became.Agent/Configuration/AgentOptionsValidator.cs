@@ -20,6 +20,13 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         }
 
         Check(Intake.TaskIdRules.IsValid(options.DeviceId, out _), $"DeviceId '{options.DeviceId}' must be 1-128 characters of letters, digits, '.', '_' or '-'.");
+        Check(options.DeviceId != Protocol.Topics.Groups, $"DeviceId '{Protocol.Topics.Groups}' is reserved: {options.TopicRoot}/{Protocol.Topics.Groups}/ holds the group topics.");
+        foreach (string group in options.Groups)
+        {
+            Check(Intake.TaskIdRules.IsValid(group, out _), $"Groups: '{group}' must be 1-128 characters of letters, digits, '.', '_' or '-' (one topic level).");
+        }
+
+        Check(options.Groups.Distinct(StringComparer.OrdinalIgnoreCase).Count() == options.Groups.Length, "Groups names a group twice.");
         Check(!string.IsNullOrWhiteSpace(options.DataDirectory), "DataDirectory must name a folder.");
         Check(DeviceRequest.TryParse(options.Device, out _), $"Device '{options.Device}' is not one of auto, cpu, cuda, cuda:N.");
         Check(!string.IsNullOrWhiteSpace(options.TopicRoot) && !options.TopicRoot.Contains('+') && !options.TopicRoot.Contains('#'), "TopicRoot must be a topic without wildcards.");

@@ -1,15 +1,19 @@
+using Became.Agent.Configuration;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
+using Microsoft.Extensions.Options;
 
 namespace Became.Agent.Deployment;
 
 /// <summary>
 /// What the retained status reports: the job state, its training progress and the last error (written by the job
 /// thread, read by the intake, the request handlers and the connection's threads), the deployed model with its
-/// held-out accuracy per task, and the queue length.
+/// held-out accuracy per task, the queue length and the device's groups.
 /// </summary>
-public sealed class DeviceStatus(AgentStore store, DeployedModel deployed, TimeProvider time)
+public sealed class DeviceStatus(AgentStore store, DeployedModel deployed, TimeProvider time, IOptions<AgentOptions>? options = null)
 {
+    private readonly IReadOnlyList<string>? _groups = options?.Value.Groups is { Length: > 0 } groups ? groups : null;
+
     // One immutable set swapped whole: a reader never sees a state from one write and an error from another.
     private Fields _fields = new(AgentState.Idle, null, null);
     private int _queueLength;
@@ -45,7 +49,8 @@ public sealed class DeviceStatus(AgentStore store, DeployedModel deployed, TimeP
             fields.LastError,
             time.GetUtcNow(),
             AccuracyOf(snapshot),
-            state is null || state == AgentState.Training ? fields.Progress : null);
+            state is null || state == AgentState.Training ? fields.Progress : null,
+            _groups);
     }
 
     // The status must go out even while the store cannot be read (a full disk): then it shows the last known length.

@@ -49,9 +49,10 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
         Password = _options.Broker.Password,
         ClientId = _options.Broker.ClientId ?? $"became-{_options.DeviceId}",
         WillTopic = _options.Topic(Topics.Status),
-        WillPayload = Encoding.UTF8.GetString(AgentEvents.OfflineStatus()),
+        WillPayload = Encoding.UTF8.GetString(AgentEvents.OfflineStatus(groups: _options.Groups)),
         WillRetain = true,
-        Subscriptions = [_options.Topic(Topics.TasksFilter), _options.Topic(Topics.ModelsPull), _options.Topic(Topics.Infer), _options.Topic(Topics.Rollback)],
+        Subscriptions = [_options.Topic(Topics.TasksFilter), _options.Topic(Topics.ModelsPull), _options.Topic(Topics.Infer), _options.Topic(Topics.Rollback),
+            .. _options.Groups.Select(g => _options.GroupTopic(g, Topics.TasksFilter))],
     };
 
     /// <summary>
@@ -144,6 +145,12 @@ public sealed class MessagingService(
 
     private async Task RouteAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
+        if (intake.IsGroupTask(message.Topic))
+        {
+            await intake.HandleAsync(message, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (!message.Topic.StartsWith(_deviceRoot, StringComparison.Ordinal))
         {
             // Only a stale session can deliver these (same Broker:ClientId, earlier DeviceId): never act for another device.

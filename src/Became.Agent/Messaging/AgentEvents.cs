@@ -62,11 +62,11 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
             Message: dropped.Detail), cancellationToken);
     }
 
-    /// <summary>Publishes the retained status.</summary>
+    /// <summary>Publishes the retained status (DeviceStatus adds the device's groups, so a fleet view can filter by group).</summary>
     public Task PublishStatusAsync(AgentStatus status, CancellationToken cancellationToken) =>
         connection.PublishAsync(_statusTopic, JsonSerializer.SerializeToUtf8Bytes(status, AgentJsonContext.Default.AgentStatus), retain: true, cancellationToken);
 
-    /// <summary>The payload of the last will: status offline.</summary>
-    public static byte[] OfflineStatus(int deployedVersion = 0) =>
-        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus(AgentState.Offline, deployedVersion, 0, 0, null, DateTimeOffset.UtcNow), AgentJsonContext.Default.AgentStatus);
+    /// <summary>The payload of the last will: status offline (with the groups, so the device stays in its group's view).</summary>
+    public static byte[] OfflineStatus(int deployedVersion = 0, IReadOnlyList<string>? groups = null) =>
+        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus(AgentState.Offline, deployedVersion, 0, 0, null, DateTimeOffset.UtcNow, Groups: groups is { Count: > 0 } ? groups : null), AgentJsonContext.Default.AgentStatus);
 }

@@ -10,7 +10,8 @@ using Microsoft.Extensions.Options;
 namespace Became.Agent.Messaging;
 
 /// <summary>
-/// Takes task messages from became/{deviceId}/tasks/{taskId}: validates, stores durably, and only then
+/// Takes task messages from became/{deviceId}/tasks/{taskId} and from the device's groups,
+/// became/groups/{group}/tasks/{taskId} (one task store: the same id and content on both is one task): validates, stores durably, and only then
 /// acknowledges, so a crash before the commit means the broker delivers the task again. Rejections and
 /// duplicates are acknowledged too (redelivering them would not change the answer) and announced as events.
 /// </summary>
@@ -18,12 +19,31 @@ public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal 
 {
     private readonly AgentOptions _options = options.Value;
 
+    private readonly string _groupsRoot = $"{options.Value.TopicRoot}/{Topics.Groups}/";
+
     public string TopicFilter => _options.Topic(Topics.TasksFilter);
+
+    /// <summary>Whether <paramref name="topic"/> is a group's task topic, {root}/groups/{group}/tasks/{taskId}.</summary>
+    public bool IsGroupTask(string topic) => GroupOf(topic) is not null;
 
     public async Task HandleAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
         string prefix = _options.Topic(Topics.Tasks);
+        string? group = null;
         string taskId = message.Topic.StartsWith(prefix, StringComparison.Ordinal) ? message.Topic[prefix.Length..] : message.Topic;
+        if (GroupOf(message.Topic) is var (name, id))
+        {
+            if (!_options.Groups.Contains(name, StringComparer.Ordinal))
+            {
+                // Only the persistent session's subscription from an earlier Groups setting delivers these.
+                logger.LogWarning("Ignored task {TaskId} of group {Group}: this device's Groups are [{Groups}]", id, name, string.Join(", ", _options.Groups));
+                await message.AcknowledgeAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            (group, taskId) = (name, id);
+        }
+
         Admission outcome;
         try
         {
@@ -48,7 +68,8 @@ public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal 
                     Name: accepted.Task.Name,
                     Samples: accepted.Task.Samples,
                     Classes: accepted.Task.Classes,
-                    QueueLength: store.QueueLength), cancellationToken).ConfigureAwait(false);
+                    QueueLength: store.QueueLength,
+                    Group: group), cancellationToken).ConfigureAwait(false);
 
                 // The retained status shows the queue growing during a burst, not only when a job starts or ends.
                 await events.PublishStatusAsync(status.Current(), cancellationToken).ConfigureAwait(false);
@@ -62,6 +83,21 @@ public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal 
                     Message: rejected.Message), cancellationToken).ConfigureAwait(false);
                 break;
         }
+    }
+
+    // {root}/groups/{group}/tasks/{taskId} -> (group, taskId); the task id is checked by Admit like any other.
+    private (string Group, string TaskId)? GroupOf(string topic)
+    {
+        if (!topic.StartsWith(_groupsRoot, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        string rest = topic[_groupsRoot.Length..];
+        int slash = rest.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0 && rest.AsSpan(slash + 1).StartsWith(Topics.Tasks, StringComparison.Ordinal)
+            ? (rest[..slash], rest[(slash + 1 + Topics.Tasks.Length)..])
+            : null;
     }
 
     /// <summary>Decides about one task message and stores it when accepted.</summary>

@@ -9,8 +9,9 @@ public interface IAgentEvent
     static abstract string Type { get; }
 }
 
-/// <summary>task.accepted: stored and queued.</summary>
-public sealed record TaskAccepted(string? Name, int Samples, int Classes, int QueueLength) : IAgentEvent
+/// <summary>task.accepted: stored and queued; <paramref name="Group"/> names the group when it came on a group topic.</summary>
+public sealed record TaskAccepted(string? Name, int Samples, int Classes, int QueueLength,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Group = null) : IAgentEvent
 {
     public static string Type => EventTypes.TaskAccepted;
 }

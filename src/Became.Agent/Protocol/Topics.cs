@@ -10,4 +10,8 @@ public static class Topics
     public const string Rollback = "cmd/rollback";
     public const string Events = "events";
     public const string Status = "status";
+
+    /// <summary>The level below the topic root that holds group topics: {root}/groups/{group}/tasks/{taskId}; no
+    /// device may be called this.</summary>
+    public const string Groups = "groups";
 }

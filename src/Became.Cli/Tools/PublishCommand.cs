@@ -59,7 +59,7 @@ public static class PublishCommand
         var broker = CommonOptions.Broker();
         broker.Required = true;
         var device = CommonOptions.Device();
-        device.Required = true;
+        var group = new Option<string>("--group") { Description = "send to every device of group G (became/groups/G/tasks/...) instead of one --device", HelpName = "G" };
         var stream = new Option<string>("--stream") { Description = "a benchmark stream to send as tasks", HelpName = "STREAM" }.AcceptOnlyFromAmong("split-fmnist");
         var tasks = new Option<string>("--tasks") { Description = "which tasks of the stream, e.g. 0,1 (default all)", HelpName = "LIST" };
         var samples = new Option<int>("--samples") { Description = "at most N training images per task", HelpName = "N" }.AtLeast(2);
@@ -79,16 +79,26 @@ public static class PublishCommand
 
         var command = new Command("publish", "send tasks to a device over MQTT (checked locally first)")
         {
-            broker, device, stream, tasks, samples, data, idPrefix, file, taskId, features, topicRoot, wait, timeout,
+            broker, device, group, stream, tasks, samples, data, idPrefix, file, taskId, features, topicRoot, wait, timeout,
         };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             var (output, error) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
-            string deviceId = parsed.GetRequiredValue(device);
+            string? groupName = parsed.GetValue(group);
+            string deviceId = (parsed.GetValue(device), groupName) switch
+            {
+                (null, null) or (not null, not null) => throw new UsageException("give --device ID or --group G (one of them); nothing was sent"),
+                (null, _) when parsed.GetResult(wait) is not null => throw new UsageException("--wait follows one device; with --group watch the group with 'became fleet status --group G --watch'"),
+                (string id, null) => id,
+                _ => groupName,
+            };
             if (!TaskIdRules.IsValid(deviceId, out string deviceProblem))
             {
-                throw new UsageException($"--device '{deviceId}': {deviceProblem.Replace("task id", "device id", StringComparison.Ordinal)}; nothing was sent");
+                throw new UsageException($"{(groupName is null ? "--device" : "--group")} '{deviceId}': {deviceProblem.Replace("task id", groupName is null ? "device id" : "group", StringComparison.Ordinal)}; nothing was sent");
             }
+
+            // A group's tasks lie at {root}/groups/{G}/tasks/{id}, where a device's lie at {root}/{device}/tasks/{id}.
+            deviceId = groupName is null ? deviceId : $"{Became.Agent.Protocol.Topics.Groups}/{groupName}";
 
             var (host, port) = BrokerAddress.Parse(parsed.GetRequiredValue(broker));
             IReadOnlyList<(string, byte[])> payloads = parsed.GetValue(file) is string path

@@ -181,7 +181,8 @@ public static class RequestCommands
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithClientId($"became-cli-{Guid.NewGuid():N}")
             .Build(), cancellationToken).ConfigureAwait(false);
-        string responseTopic = $"became-cli/{Guid.NewGuid():N}/reply";
+        // Under the device's own topics, where a fleet ACL lets only that device publish (deploy/fleet/acl).
+        string responseTopic = $"{values["--topic-root"]}/{device}/replies/cli-{Guid.NewGuid():N}";
         await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
         await client.PublishAsync(new MqttApplicationMessageBuilder()
             .WithTopic($"{values["--topic-root"]}/{device}/{suffix}")

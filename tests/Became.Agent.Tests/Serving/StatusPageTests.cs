@@ -18,10 +18,10 @@ public sealed class StatusPageTests
     private const string Token = "page-token-0123456789";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
 
-    private static async Task<(AgentHarness Agent, Uri Address)> StartAsync(bool token, int epochs = 2)
+    private static async Task<(AgentHarness Agent, Uri Address)> StartAsync(bool token, int epochs = 2, params string[] more)
     {
         int port = TestBrokers.FreePort();
-        string[] args = token ? [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={Token}"] : [$"--HttpUrls=http://127.0.0.1:{port}"];
+        string[] args = token ? [$"--HttpUrls=http://127.0.0.1:{port}", $"--HttpToken={Token}", .. more] : [$"--HttpUrls=http://127.0.0.1:{port}", .. more];
         var agent = await AgentHarness.StartAsync(epochs: epochs, extraArgs: args);
         return (agent, new Uri($"http://127.0.0.1:{port}"));
     }
@@ -72,6 +72,18 @@ public sealed class StatusPageTests
     {
         var feed = agent.Host.Services.GetRequiredService<EventFeed>();
         feed.Add(EventTypes.ModelMerged, taskId, DateTimeOffset.UtcNow, JsonSerializer.Serialize(new { type = EventTypes.ModelMerged, taskId, mergeCoefficient = coefficient }), new ModelMerged(coefficient));
+    }
+
+    [Fact]
+    public async Task Status_names_the_device_groups_for_the_page()
+    {
+        var (agent, address) = await StartAsync(token: false, 2, "--Groups:0=line-1", "--Groups:1=hall-b");
+        await using var _ = agent;
+        using var http = Client(address);
+
+        using var status = JsonDocument.Parse(await http.GetStringAsync("/status"));
+
+        Assert.Equal(["line-1", "hall-b"], status.RootElement.GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
     }
 
     [Fact]

@@ -82,6 +82,9 @@ function renderStatus() {
   state.className = 'big state ' + s.state;
   byId('queue-length').textContent = s.queueLength;
   byId('tasks-learned').textContent = s.tasksLearned;
+  const groups = byId('groups');
+  groups.hidden = !(s.groups && s.groups.length);
+  groups.textContent = groups.hidden ? '' : 'groups: ' + s.groups.join(', ');
   const error = byId('last-error');
   error.hidden = !s.lastError;
   error.textContent = s.lastError ? 'Last error: ' + s.lastError : '';

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Became.Agent.Jobs;
 using Became.Agent.Protocol;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace Became.Agent.Tests.Serving;
@@ -40,7 +42,9 @@ public sealed class StatusPageBrowserTests(ITestOutputHelper output)
     {
         int port = TestBrokers.FreePort();
         string address = $"http://127.0.0.1:{port}";
-        var agent = await AgentHarness.StartAsync(epochs: Epochs, extraArgs: [$"--HttpUrls={address}", $"--HttpToken={Token}"]);
+        // s3 is held after its second epoch, so the page can be caught mid-training however fast the machine trains.
+        using var hold = new HoldAfterSecondEpoch("s3");
+        var agent = await AgentHarness.StartAsync(epochs: Epochs, services: s => s.AddSingleton<IJobCheckpoints>(hold), extraArgs: [$"--HttpUrls={address}", $"--HttpToken={Token}"]);
         await using var _ = agent;
         await using var browser = await HeadlessChromium.StartAsync(TimeSpan.FromSeconds(120));
 
@@ -106,6 +110,7 @@ public sealed class StatusPageBrowserTests(ITestOutputHelper output)
         int overflow = (await browser.EvaluateAsync("document.documentElement.scrollWidth - window.innerWidth")).GetInt32();
         Assert.True(overflow <= 0, $"at 400 px the page is {overflow} px wider than the screen");
         output.WriteLine($"Screenshots: {Path.Combine(shots, "status-page.png")}, {Path.Combine(shots, "status-page-phone.png")}");
+        hold.Release();
 
         await agent.WaitForAsync(EventTypes.ModelDeployed, "s3", Patience);
         await WaitForVersionAsync(browser, 4);
@@ -117,5 +122,28 @@ public sealed class StatusPageBrowserTests(ITestOutputHelper output)
         clock.Restart();
         await agent.StopAgentAsync();
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(8), $"stopping took {clock.Elapsed.TotalSeconds:F1} s with the page open");
+    }
+
+    /// <summary>Holds one task's job after its second stage-1 epoch (its progress already sent) until released.</summary>
+    private sealed class HoldAfterSecondEpoch(string taskId) : IJobCheckpoints, IDisposable
+    {
+        private readonly ManualResetEventSlim _released = new(false);
+        private int _epochs;
+
+        public void Reached(string point, string id, CancellationToken cancellationToken)
+        {
+            if (id == taskId && point == IJobCheckpoints.Stage1 && Interlocked.Increment(ref _epochs) == 2)
+            {
+                _released.Wait(cancellationToken);
+            }
+        }
+
+        public void Release() => _released.Set();
+
+        public void Dispose()
+        {
+            _released.Set();
+            _released.Dispose();
+        }
     }
 }

@@ -39,6 +39,8 @@ public sealed class AgentOptions
 
     public GateOptions Gate { get; set; } = new();
 
+    public AdoptOptions Adopt { get; set; } = new();
+
     /// <summary>Seconds a clean shutdown may take before the host gives up on the worker.</summary>
     public int ShutdownSeconds { get; set; } = 20;
 
@@ -183,6 +185,17 @@ public sealed class GateOptions
     /// <summary>Lowest allowed held-out accuracy (percent) on the new task; 0 (off) by default because chance level
     /// depends on the task's class count.</summary>
     public double MinNewTaskAccuracy { get; set; }
+}
+
+/// <summary>cmd/adopt: how a peer's version with its learner state is fetched.</summary>
+public sealed class AdoptOptions
+{
+    /// <summary>Bytes per pull reply: the state file comes in pieces this large, so it passes brokers with a small
+    /// maximum packet (EMQX's default is 1 MB).</summary>
+    public int ChunkBytes { get; set; } = 1_000_000;
+
+    /// <summary>Seconds to wait for each of the peer's replies before the adoption fails with peer_timeout.</summary>
+    public double TimeoutSeconds { get; set; } = 30;
 }
 
 /// <summary>Bounds on what the agent accepts.</summary>

@@ -93,6 +93,10 @@ public static class AgentHost
         builder.Services.AddSingleton<TrainingWorker>();
         builder.Services.AddSingleton<InferenceService>();
         builder.Services.AddSingleton<ModelRequests>();
+        builder.Services.AddSingleton(sp => new MqttRequester(
+            sp.GetRequiredService<BrokerEndpoint>().ConnectionOptions(),
+            sp.GetRequiredService<IOptions<AgentOptions>>().Value.Topic("replies/")));
+        builder.Services.AddSingleton<IModelAdoption, Adoption.ModelAdoption>();
 
         // Start order: the embedded broker (if any), the connection, then the worker; stop in reverse.
         builder.Services.AddHostedService<MessagingService>();

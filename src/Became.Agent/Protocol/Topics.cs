@@ -8,6 +8,7 @@ public static class Topics
     public const string ModelsPull = "models/pull";
     public const string Infer = "infer";
     public const string Rollback = "cmd/rollback";
+    public const string Adopt = "cmd/adopt";
     public const string Events = "events";
     public const string Status = "status";
 }

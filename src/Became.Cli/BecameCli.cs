@@ -45,6 +45,7 @@ public static class BecameCli
             PublishCommand.Create(),
             RequestCommands.CreatePull(),
             RequestCommands.CreateInfer(),
+            AdoptCommand.Create(),
             BenchDispatch.CreateListing(),
             InferBenchCommand.Create(),
         };

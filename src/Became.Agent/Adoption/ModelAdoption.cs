@@ -227,7 +227,7 @@ public sealed class ModelAdoption(
             {
                 var known = store.FindTask(task.Id);
                 string? testBlob = known?.TestBlob ?? (tests.TryGetValue(task.Head, out var test) ? store.Blobs.Put(test) : null);
-                if (known is null)
+                if (known is null || known.State is TaskState.Queued or TaskState.Failed)
                 {
                     adoptedTasks.Add(new AdoptedTask(task.Id, task.Name, task.Classes, task.Samples, task.TestFraction, task.PayloadSha256, task.Head, testBlob));
                 }

@@ -8,7 +8,7 @@ namespace Became.Agent.Storage;
 /// <param name="TaskIds">The tasks of the heads, in order.</param>
 /// <param name="MemoryRanks">Basis rank of each shared layer.</param>
 /// <param name="Accuracy">Held-out accuracy measured here on every task with a test set.</param>
-/// <param name="Tasks">The adopted tasks this device has no record of yet.</param>
+/// <param name="Tasks">The adopted tasks this device has no record of yet, or has queued (or failed) but not learned.</param>
 public sealed record AdoptedVersion(
     AdoptedSource From,
     string ModelBlob,
@@ -27,7 +27,8 @@ public sealed partial class AgentStore
 {
     /// <summary>Commits an adopted version in one transaction: the version (parent: the deployed one), a record for each
     /// adopted task this device lacks (so a redelivery of it is a duplicate and its test set is measured by later jobs),
-    /// and the deployed pointer unless the gate held it back.</summary>
+    /// the same task queued here marked learned by the adoption (it leaves the queue: learning it again would give it a
+    /// second head), and the deployed pointer unless the gate held it back.</summary>
     public ModelVersionRecord CommitAdopted(AdoptedVersion adopted, string? gateReason)
     {
         return Locked(() =>
@@ -56,8 +57,23 @@ public sealed partial class AgentStore
                 long sequence = _settings.FindById(SequenceKey)?.Value ?? 0;
                 foreach (var task in adopted.Tasks)
                 {
-                    if (_tasks.FindById(task.Id) is not null)
+                    if (_tasks.FindById(task.Id) is { } existing)
                     {
+                        if (existing.State is TaskState.Queued or TaskState.Failed && gateReason is null)
+                        {
+                            existing.State = TaskState.Learned;
+                            existing.Head = task.Head;
+                            existing.Version = number;
+                            existing.TestBlob ??= task.TestBlob;
+                            existing.PayloadBlob = null;
+                            existing.LearnedAt = DateTime.UtcNow;
+                            existing.Error = null;
+                            existing.RetryAt = null;
+                            existing.StartedAt = null;
+                            existing.AdoptedFrom = adopted.From.Device;
+                            _tasks.Update(existing);
+                        }
+
                         continue;
                     }
 

@@ -175,7 +175,7 @@ public sealed class AdoptionTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Adoption_during_training_is_queued_and_applied_when_the_job_ends()
+    public async Task Adoption_during_training_is_queued_and_applied_when_the_job_ends_and_a_queued_task_it_brings_is_not_learned_again()
     {
         await using var a = await AgentHarness.StartAsync(epochs: 1);
         await using var b = await AgentHarness.StartAsync(externalPort: a.BrokerPort, epochs: 30);
@@ -185,6 +185,10 @@ public sealed class AdoptionTests(ITestOutputHelper output)
         // 30 epochs of 10,000 samples: the adoption surely arrives while B trains.
         await b.PublishTaskAsync("long", AgentHarness.SplitTask(1, 10000));
         await b.WaitForAsync("training.progress", "long", Patience);
+
+        // The same task A learned waits in B's queue (a group task reaches both): the adoption brings it.
+        await b.PublishTaskAsync("p0", AgentHarness.SplitTask(0, 300));
+        await b.WaitForAsync("task.accepted", "p0", Patience);
         var clock = Stopwatch.StartNew();
         var reply = Json(await MqttRequest.SendAsync(b, "cmd/adopt", Encoding.UTF8.GetBytes($"{{\"from\": \"{a.DeviceId}\"}}"), Patience));
         output.WriteLine($"answered in {clock.Elapsed.TotalSeconds:F2} s: {reply}");
@@ -201,6 +205,10 @@ public sealed class AdoptionTests(ITestOutputHelper output)
         Assert.Equal(a.DeviceId, adopted.AdoptedFrom!.Device);
         Assert.Equal(1, adopted.ParentVersion);
         Assert.Equal(["p0"], adopted.TaskIds);
+        var p0 = b.Store.FindTask("p0")!;
+        Assert.Equal((TaskState.Learned, 2, a.DeviceId), (p0.State, p0.Version, p0.AdoptedFrom));
+        Assert.Empty(b.Store.QueuedTasks());
+        Assert.DoesNotContain(b.Events, e => e.GetProperty("taskId").GetString() == "p0" && AgentHarness.Type(e) == "training.progress");
     }
 
     private static string? Property(MqttApplicationMessage message, string name) =>

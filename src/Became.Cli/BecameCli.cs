@@ -46,6 +46,7 @@ public static class BecameCli
             RequestCommands.CreatePull(),
             RequestCommands.CreateInfer(),
             StatusCommand.Create(),
+            AdoptCommand.Create(),
             BenchDispatch.CreateListing(),
             InferBenchCommand.Create(),
             FleetStatusCommand.Create(),

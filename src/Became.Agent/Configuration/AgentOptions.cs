@@ -39,6 +39,8 @@ public sealed class AgentOptions
 
     public GateOptions Gate { get; set; } = new();
 
+    public AdoptOptions Adopt { get; set; } = new();
+
     /// <summary>Seconds a clean shutdown may take before the host gives up on the worker.</summary>
     public int ShutdownSeconds { get; set; } = 20;
 
@@ -46,6 +48,12 @@ public sealed class AgentOptions
     public string[] Groups { get; set; } = [];
 
     public string Topic(string suffix) => $"{TopicRoot}/{DeviceId}/{suffix}";
+
+    /// <summary>
+    /// Where <paramref name="peer"/> replies to this device's requests: {TopicRoot}/{peer}/replies/{DeviceId}/ (then a
+    /// nonce). Under the peer's root, so a fleet ACL lets only the peer publish there and only this device read it.
+    /// </summary>
+    public string ReplyTopicPrefix(string peer) => $"{TopicRoot}/{peer}/{Protocol.Topics.Replies}/{DeviceId}/";
 
     /// <summary>A topic of one of this device's groups: {TopicRoot}/groups/{group}/{suffix}.</summary>
     public string GroupTopic(string group, string suffix) => $"{TopicRoot}/{Protocol.Topics.Groups}/{group}/{suffix}";
@@ -189,6 +197,17 @@ public sealed class GateOptions
     /// <summary>Lowest allowed held-out accuracy (percent) on the new task; 0 (off) by default because chance level
     /// depends on the task's class count.</summary>
     public double MinNewTaskAccuracy { get; set; }
+}
+
+/// <summary>cmd/adopt: how a peer's version with its learner state is fetched.</summary>
+public sealed class AdoptOptions
+{
+    /// <summary>Bytes per pull reply: the state file comes in pieces this large, so it passes brokers with a small
+    /// maximum packet (EMQX's default is 1 MB).</summary>
+    public int ChunkBytes { get; set; } = 1_000_000;
+
+    /// <summary>Seconds to wait for each of the peer's replies before the adoption fails with peer_timeout.</summary>
+    public double TimeoutSeconds { get; set; } = 30;
 }
 
 /// <summary>Bounds on what the agent accepts.</summary>

@@ -35,6 +35,8 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Broker.Password is null || options.Broker.Username is not null, "Broker:Password is set without Broker:Username.");
         errors.AddRange(BrokerTlsValidator.Validate(options.Broker));
         Check(options.Broker.ReconnectMaxSeconds is >= 1 and <= 3600, "Broker:ReconnectMaxSeconds must be between 1 and 3600.");
+        Check(options.Adopt.ChunkBytes is >= 1024 and <= 256 * 1024 * 1024, "Adopt:ChunkBytes must be between 1024 and 268435456.");
+        Check(options.Adopt.TimeoutSeconds is > 0 and <= 3600, "Adopt:TimeoutSeconds must be more than 0 and at most 3600.");
         Check(options.Model.InputShape.Length > 0 && options.Model.InputShape.All(d => d > 0), "Model:InputShape needs positive dimensions, e.g. [784] or [1, 28, 28].");
         Check(options.Model.HiddenSizes.Length > 0 && options.Model.HiddenSizes.All(d => d > 0), "Model:HiddenSizes needs at least one positive width.");
         Check(options.Model.NormalizationStd > 0 && double.IsFinite(options.Model.NormalizationStd), "Model:NormalizationStd must be a positive number.");

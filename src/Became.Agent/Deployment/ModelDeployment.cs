@@ -28,6 +28,7 @@ public sealed class ModelDeployment(
     private readonly SemaphoreSlim _lock = new(1, 1);
     private bool _jobInFlight;
     private int? _pendingRollback;
+    private Func<CancellationToken, Task>? _pendingAdoption;
     private StartupFallback? _fallback;
 
     /// <summary>The version that serves now (0 before the first model).</summary>
@@ -122,6 +123,13 @@ public sealed class ModelDeployment(
         try
         {
             _jobInFlight = false;
+            if (_pendingAdoption is { } adoption)
+            {
+                _pendingAdoption = null;
+                await ApplyQueuedAdoptionAsync(adoption, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
             if (_pendingRollback is not int version)
             {
                 return;
@@ -174,6 +182,7 @@ public sealed class ModelDeployment(
             }
 
             _pendingRollback = version;
+            _pendingAdoption = null;
             logger.LogWarning("Rollback to version {Version} queued: a job is in flight; the version is deployed when it ends", version);
             return new RollbackResult(version, Deployed: false, Queued: true);
         }
@@ -183,7 +192,46 @@ public sealed class ModelDeployment(
         }
     }
 
+    /// <summary>
+    /// Runs an adoption's deployment step (gate, commit, swap) now, or, while a job trains, queues it to run as that job
+    /// ends, as a rollback is; the later of a queued rollback and a queued adoption wins. True when it ran now.
+    /// </summary>
+    public async Task<bool> AdoptOrQueueAsync(Func<CancellationToken, Task> apply, CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_jobInFlight)
+            {
+                await apply(cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+
+            _pendingAdoption = apply;
+            _pendingRollback = null;
+            logger.LogWarning("Adoption queued: a job is in flight; the adopted version is gated and deployed when it ends");
+            return false;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
     public void Dispose() => _lock.Dispose();
+
+    private async Task ApplyQueuedAdoptionAsync(Func<CancellationToken, Task> adoption, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await adoption(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            status.SetError($"queued adoption: {e.Message}");
+            logger.LogError(e, "The queued adoption could not be applied: {Reason}", e.Message);
+        }
+    }
 
     // The parent chain first (what the corrupt version was built on), skipping versions already known to be corrupt.
     private ModelVersionRecord? LastGoodBefore(ModelVersionRecord version)

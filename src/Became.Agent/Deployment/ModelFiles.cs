@@ -48,6 +48,11 @@ public sealed class LearnerSession : IDisposable
 public static class ModelFiles
 {
     public const string Format = "became-model/1";
+    public const string StateFormat = "became-learner-state/1";
+
+    /// <summary>The model file's <c>normalization</c> metadata for these settings.</summary>
+    public static string Normalization(AgentOptions options) =>
+        JsonSerializer.Serialize(new { scale = "uint8/255", mean = options.Model.NormalizationMean, std = options.Model.NormalizationStd });
 
     /// <summary>A learner at the given version (fresh when null), with the configured method and network.</summary>
     public static LearnerSession Open(AgentOptions options, ModelVersionRecord? version, BlobStore blobs, ComputeDevice device)
@@ -103,10 +108,10 @@ public static class ModelFiles
                 ["parent"] = parent.ToString(CultureInfo.InvariantCulture),
                 ["architecture"] = learner.Network.Architecture.ToJson(),
                 ["tasks"] = JsonSerializer.Serialize(taskIds),
-                ["normalization"] = JsonSerializer.Serialize(new { scale = "uint8/255", mean = options.Model.NormalizationMean, std = options.Model.NormalizationStd }),
+                ["normalization"] = Normalization(options),
                 ["createdAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
             };
-            return (SafeTensorsFile.Write(model.ToList(), metadata), SafeTensorsFile.Write(state.ToList(), new Dictionary<string, string> { ["format"] = "became-learner-state/1" }));
+            return (SafeTensorsFile.Write(model.ToList(), metadata), SafeTensorsFile.Write(state.ToList(), new Dictionary<string, string> { ["format"] = StateFormat }));
         }
         finally
         {

@@ -87,6 +87,8 @@ public static class AgentHost
         builder.Services.AddSingleton<InferenceService>();
         builder.Services.AddSingleton<ModelRequests>();
         AgentTelemetry.Add(builder.Services);
+        builder.Services.AddSingleton(sp => new MqttRequester(sp.GetRequiredService<BrokerEndpoint>().ConnectionOptions()));
+        builder.Services.AddSingleton<IModelAdoption, Adoption.ModelAdoption>();
 
         // Start order: the embedded broker (if any), the connection, then the worker; stop in reverse.
         builder.Services.AddHostedService<MessagingService>();

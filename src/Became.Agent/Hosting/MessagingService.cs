@@ -51,7 +51,7 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
         WillTopic = _options.Topic(Topics.Status),
         WillPayload = Encoding.UTF8.GetString(AgentEvents.OfflineStatus(groups: _options.Groups)),
         WillRetain = true,
-        Subscriptions = [_options.Topic(Topics.TasksFilter), _options.Topic(Topics.ModelsPull), _options.Topic(Topics.Infer), _options.Topic(Topics.Rollback),
+        Subscriptions = [_options.Topic(Topics.TasksFilter), _options.Topic(Topics.ModelsPull), _options.Topic(Topics.Infer), _options.Topic(Topics.Rollback), _options.Topic(Topics.Adopt),
             .. _options.Groups.Select(g => _options.GroupTopic(g, Topics.TasksFilter))],
     };
 

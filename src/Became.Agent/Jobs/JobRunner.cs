@@ -38,11 +38,31 @@ public sealed class JobRunner(
         await deployment.BeginJobAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (LearnedMeanwhile(task))
+            {
+                // An adoption applied while this job waited for the deployment lock brought the task already.
+                logger.LogInformation("Task {TaskId} was learned by an adopted version meanwhile; not trained again", task.Id);
+                return;
+            }
+
             await RunJobLockedAsync(task, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             await deployment.EndJobAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private bool LearnedMeanwhile(TaskRecord task)
+    {
+        try
+        {
+            return store.FindTask(task.Id) is { State: not TaskState.Queued };
+        }
+        catch (Exception e) when (StorageFailure.IsTransient(e))
+        {
+            // The job itself meets the fault and reports it.
+            return false;
         }
     }
 

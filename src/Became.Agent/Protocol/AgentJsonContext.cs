@@ -21,4 +21,5 @@ namespace Became.Agent.Protocol;
 [JsonSerializable(typeof(MessageDropped))]
 [JsonSerializable(typeof(RollbackReply))]
 [JsonSerializable(typeof(ErrorReply))]
+[JsonSerializable(typeof(AdoptReply))]
 public sealed partial class AgentJsonContext : JsonSerializerContext;

@@ -52,13 +52,24 @@ public sealed record ModelDeployed(
     IReadOnlyDictionary<string, double> Accuracy,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int[]? MemoryRanks = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? TrainingSeconds = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Rollback = null) : IAgentEvent
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Rollback = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] AdoptedFrom? AdoptedFrom = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? LostTasks = null) : IAgentEvent
 {
     public static string Type => EventTypes.ModelDeployed;
 }
 
+/// <summary>The peer device and its version number that an adopted version came from.</summary>
+public sealed record AdoptedFrom(string Device, int Version);
+
 /// <summary>model.rejected: the gate kept the version stored but not deployed.</summary>
-public sealed record ModelRejected(int Version, int DeployedVersion, string Reason, IReadOnlyDictionary<string, double> Accuracy, IReadOnlyDictionary<string, double>? DeployedAccuracy) : IAgentEvent
+public sealed record ModelRejected(
+    int Version,
+    int DeployedVersion,
+    string Reason,
+    IReadOnlyDictionary<string, double> Accuracy,
+    IReadOnlyDictionary<string, double>? DeployedAccuracy,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] AdoptedFrom? AdoptedFrom = null) : IAgentEvent
 {
     public static string Type => EventTypes.ModelRejected;
 }
@@ -102,6 +113,9 @@ public sealed record MessageDropped(string Topic, long Bytes, string Reason, str
 
 /// <summary>The reply to a rollback (MQTT and HTTP).</summary>
 public sealed record RollbackReply(int Version, bool Deployed, bool Queued);
+
+/// <summary>The reply to cmd/adopt: the local version it became and whether it serves now or after the job in flight.</summary>
+public sealed record AdoptReply(AdoptedFrom From, int? Version, bool Deployed, bool Queued, IReadOnlyList<string> Tasks, IReadOnlyDictionary<string, double>? Accuracy);
 
 /// <summary>The reply to a refused request (MQTT and HTTP).</summary>
 public sealed record ErrorReply(string Error, string Message);

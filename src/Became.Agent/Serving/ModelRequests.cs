@@ -25,14 +25,19 @@ public sealed class ModelRequests(
     IMqttReplies connection,
     IOptions<AgentOptions> options,
     ILogger<ModelRequests> logger,
-    AgentMetrics? metrics = null)
+    AgentMetrics? metrics = null,
+    IModelAdoption? adoption = null)
 {
     /// <summary>Levels below became/{any device}/ that no reply may be published to (models/pull: the pair of levels).</summary>
     private static readonly HashSet<string> ReservedLevels = new(StringComparer.Ordinal) { "tasks", "cmd", "infer", "events", "status" };
 
     private readonly AgentOptions _options = options.Value;
 
-    public IReadOnlyList<string> Topics => [_options.Topic(Protocol.Topics.ModelsPull), _options.Topic(Protocol.Topics.Infer), _options.Topic(Protocol.Topics.Rollback)];
+    // The last state file built for a pull with "state": true, so its chunks do not each rebuild it.
+    private readonly Lock _stateGate = new();
+    private (int Version, string Blob, byte[] File, string Sha256)? _stateFile;
+
+    public IReadOnlyList<string> Topics => [_options.Topic(Protocol.Topics.ModelsPull), _options.Topic(Protocol.Topics.Infer), _options.Topic(Protocol.Topics.Rollback), _options.Topic(Protocol.Topics.Adopt)];
 
     public bool Handles(string topic) => Topics.Contains(topic);
 
@@ -76,6 +81,16 @@ public sealed class ModelRequests(
                     var record = await deployment.RollbackAsync(version, cancellationToken).ConfigureAwait(false)
                         ?? throw new RequestRejectedException(ErrorCodes.UnknownVersion, $"There is no version {version}.");
                     await ReplyJsonAsync(message, new RollbackReply(record.Version, record.Deployed, record.Queued), [], cancellationToken).ConfigureAwait(false);
+                    break;
+                case Protocol.Topics.Adopt:
+                    var (from, fromVersion) = AdoptRequest(message.Payload);
+                    if (adoption is null)
+                    {
+                        throw new RequestRejectedException(ErrorCodes.BadRequest, "This agent cannot adopt.");
+                    }
+
+                    // The fetch takes a round trip per chunk: off the receive path, so tasks and infer requests keep flowing.
+                    _ = AdoptAsync(message, adoption, from, fromVersion, cancellationToken);
                     break;
             }
         }
@@ -132,9 +147,66 @@ public sealed class ModelRequests(
             : null;
     }
 
+    private async Task AdoptAsync(MqttIncomingMessage message, IModelAdoption adoption, string from, int? version, CancellationToken cancellationToken)
+    {
+        string kind = Protocol.Topics.Adopt;
+        try
+        {
+            var reply = await adoption.AdoptAsync(from, version, cancellationToken).ConfigureAwait(false);
+            await ReplyJsonAsync(message, reply, [], cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestRejectedException e)
+        {
+            await RejectAsync(message, kind, e.Code, e.Message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: the requester hears nothing, as with any request in flight at shutdown.
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Adoption from {Peer} failed", from);
+            try
+            {
+                await RejectAsync(message, kind, ErrorCodes.InternalError, $"The adoption failed: {e.Message}", cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception replyError) when (replyError is not OperationCanceledException)
+            {
+                logger.LogError(replyError, "Could not answer the failed adoption from {Peer}", from);
+            }
+        }
+    }
+
+    /// <summary>{"from": "deviceId", "version": n} (version optional: the peer's deployed one).</summary>
+    private static (string From, int? Version) AdoptRequest(ReadOnlyMemory<byte> payload)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("from", out var from) || from.ValueKind != JsonValueKind.String)
+            {
+                throw new RequestRejectedException(ErrorCodes.BadRequest, "An adoption needs {\"from\": \"deviceId\", \"version\": n}.");
+            }
+
+            int? version = null;
+            if (root.TryGetProperty("version", out var v))
+            {
+                version = v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) ? n
+                    : throw new RequestRejectedException(ErrorCodes.BadRequest, "\"version\" must be an integer.");
+            }
+
+            return (from.GetString()!, version);
+        }
+        catch (JsonException e)
+        {
+            throw new RequestRejectedException(ErrorCodes.BadRequest, $"Invalid JSON: {e.Message}");
+        }
+    }
+
     private async Task PullAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
-        int? wanted = RequestedVersion(message.Payload);
+        var (wanted, withState, offset, length) = PullRequest(message.Payload);
         var record = wanted is int v ? store.FindVersion(v) : store.Deployed();
         if (record is null)
         {
@@ -149,10 +221,99 @@ public sealed class ModelRequests(
             return;
         }
 
+        if (withState)
+        {
+            await PullStateAsync(message, record, offset, length, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         byte[] file = store.Blobs.Get(record.ModelBlob);
         await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, file,
             [new("version", record.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)), new("sha256", record.ModelBlob)], cancellationToken).ConfigureAwait(false);
         logger.LogInformation("Model version {Version} pulled ({Bytes} bytes)", record.Version, file.Length);
+    }
+
+    /// <summary>
+    /// The version with its learner state (<see cref="VersionStateFile"/>), or the bytes [offset, offset + length) of it:
+    /// every reply names the whole file's size and sha256, so a requester fetches it in pieces that fit its broker.
+    /// </summary>
+    private async Task PullStateAsync(MqttIncomingMessage message, ModelVersionRecord record, long offset, int? length, CancellationToken cancellationToken)
+    {
+        (int Version, string Blob, byte[] File, string Sha256) state;
+        lock (_stateGate)
+        {
+            if (_stateFile is not { } cached || cached.Version != record.Version || cached.Blob != record.StateBlob)
+            {
+                byte[] built;
+                try
+                {
+                    built = VersionStateFile.Build(store, record, _options);
+                }
+                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or FormatException)
+                {
+                    throw new RequestRejectedException(ErrorCodes.CorruptVersion, $"Version {record.Version} cannot be handed out: {e.Message}");
+                }
+
+                _stateFile = (record.Version, record.StateBlob, built, BlobStore.Hash(built));
+            }
+
+            state = _stateFile.Value;
+        }
+
+        if (offset > state.File.Length)
+        {
+            throw new RequestRejectedException(ErrorCodes.BadRequest, $"\"offset\" {offset} is past the end of the state ({state.File.Length} bytes).");
+        }
+
+        int count = (int)Math.Min(length ?? int.MaxValue, state.File.Length - offset);
+        await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, state.File.AsMemory((int)offset, count),
+        [
+            new("version", record.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            new("sha256", state.Sha256),
+            new("size", state.File.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            new("offset", offset.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        ], cancellationToken).ConfigureAwait(false);
+        logger.LogInformation("Model version {Version} with its state pulled: bytes {Offset}..{End} of {Bytes}", record.Version, offset, offset + count, state.File.Length);
+    }
+
+    /// <summary>
+    /// A pull: empty for the deployed model; {"version": n} for one version; "state": true adds the learner state
+    /// (the version defaults to the deployed one), with optional "offset" and "length" for one piece of it.
+    /// </summary>
+    private static (int? Version, bool State, long Offset, int? Length) PullRequest(ReadOnlyMemory<byte> payload)
+    {
+        if (payload.IsEmpty || payload.Span.Trim((byte)' ').IsEmpty)
+        {
+            return (null, false, 0, null);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new RequestRejectedException(ErrorCodes.BadRequest, "Expected {\"version\": n} with n an integer.");
+            }
+
+            bool state = root.TryGetProperty("state", out var s) && (s.ValueKind is JsonValueKind.True or JsonValueKind.False
+                ? s.GetBoolean()
+                : throw new RequestRejectedException(ErrorCodes.BadRequest, "\"state\" must be true or false."));
+            int? version = root.TryGetProperty("version", out var v)
+                ? v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) ? n : throw new RequestRejectedException(ErrorCodes.BadRequest, "Expected {\"version\": n} with n an integer.")
+                : state ? null : throw new RequestRejectedException(ErrorCodes.BadRequest, "Expected {\"version\": n} with n an integer.");
+            long offset = root.TryGetProperty("offset", out var o)
+                ? o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out long at) && at >= 0 && state ? at : throw new RequestRejectedException(ErrorCodes.BadRequest, "\"offset\" is a byte position (0 or more) of the state, with \"state\": true.")
+                : 0;
+            int? length = root.TryGetProperty("length", out var l)
+                ? l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out int count) && count > 0 && state ? count : throw new RequestRejectedException(ErrorCodes.BadRequest, "\"length\" is a positive byte count, with \"state\": true.")
+                : null;
+            return (version, state, offset, length);
+        }
+        catch (JsonException e)
+        {
+            throw new RequestRejectedException(ErrorCodes.BadRequest, $"Invalid JSON: {e.Message}");
+        }
     }
 
     /// <summary>An empty payload means "the deployed one"; otherwise {"version": n}.</summary>

@@ -59,6 +59,9 @@ public sealed class TaskRecord
     /// <summary>When the current attempt started (UTC); still set at start-up means the agent stopped or crashed during it.</summary>
     public DateTime? StartedAt { get; set; }
 
+    /// <summary>The device this task was learned on when it came with an adopted version (null: learned here).</summary>
+    public string? AdoptedFrom { get; set; }
+
     /// <summary>Failed attempts so far that were transient (the task stayed queued).</summary>
     public int Attempts { get; set; }
 
@@ -102,6 +105,17 @@ public sealed class ModelVersionRecord
 
     /// <summary>Why this version's files failed their checksum at start-up (null while they are intact).</summary>
     public string? Corrupt { get; set; }
+
+    /// <summary>The peer's device and version this one was adopted from (null: learned here).</summary>
+    public AdoptedSource? AdoptedFrom { get; set; }
+}
+
+/// <summary>Where an adopted version came from: the peer's device id and its version number there.</summary>
+public sealed class AdoptedSource
+{
+    public string Device { get; set; } = string.Empty;
+
+    public int Version { get; set; }
 }
 
 /// <summary>Single-valued settings of the store (the deployed version).</summary>

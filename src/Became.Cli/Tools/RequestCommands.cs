@@ -159,7 +159,8 @@ public static class RequestCommands
         return response.IsSuccessStatusCode ? (body, version, null) : (body, version, $"HTTP {(int)response.StatusCode}: {Encoding.UTF8.GetString(body)}");
     }
 
-    private static async Task<(byte[] Body, string? Version, string? Error)> MqttAsync(Dictionary<string, string> values, string suffix, byte[] payload, CancellationToken cancellationToken)
+    /// <summary>One MQTT 5 request to --device on --broker: the reply's body, its version property, or its error ("code: body").</summary>
+    internal static async Task<(byte[] Body, string? Version, string? Error)> MqttAsync(Dictionary<string, string> values, string suffix, byte[] payload, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         string broker = values.GetValueOrDefault("--broker") ?? throw new IOException("--broker HOST:PORT (or --http URL) is required.");
         string device = values.GetValueOrDefault("--device") ?? throw new IOException("--device ID is required.");
@@ -191,7 +192,7 @@ public static class RequestCommands
             .WithCorrelationData(correlation)
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build(), cancellationToken).ConfigureAwait(false);
-        var message = await reply.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+        var message = await reply.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
         await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), cancellationToken).ConfigureAwait(false);
         string? Property(string name) => message.UserProperties?.FirstOrDefault(p => p.Name == name)?.ReadValueAsString();
         byte[] body = message.Payload.ToArray();

@@ -106,6 +106,25 @@ public sealed class FleetAclTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_device_adopts_a_peers_model_under_the_acl_through_replies_only_the_peer_may_publish()
+    {
+        int port = _broker!.Port;
+        await StartAgentAsync("dev-a", "secret-a");
+        await StartAgentAsync("dev-b", "secret-b");
+        await using var op = await FleetObserver.ConnectAsync(port, "op", "secret-op");
+        await op.UntilAsync(() => op.Statuses.Count == 2, Patience, "both devices' status");
+        await op.Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("became/dev-a/tasks/a0")
+            .WithPayload(AgentHarness.SplitTask(0, 200)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await op.UntilAsync(() => op.Of("model.deployed", "a0").Contains("dev-a"), Patience, "model.deployed for a0 on dev-a");
+
+        // dev-b asks dev-a over became/dev-a/models/pull; dev-a may answer only under became/dev-a/replies/dev-b/...
+        var reply = await RequestAsync(op.Client, "dev-b", "cmd/adopt", """{"from": "dev-a"}""");
+
+        Assert.Null(reply.UserProperties?.FirstOrDefault(p => p.Name == "error")?.ReadValueAsString());
+        await op.UntilAsync(() => op.Events.Any(e => e.Device == "dev-b" && FleetObserver.Type(e.Event) == "model.deployed" && e.Event.TryGetProperty("adoptedFrom", out _)), Patience, "dev-b's model.deployed with adoptedFrom");
+    }
+
+    [Fact]
     public async Task A_device_with_a_wrong_password_is_refused_at_start()
     {
         var result = await BecameCommand.RunProcessAsync(["run", "--DeviceId=dev-a", $"--DataDirectory={Path.Combine(_directory, "wrong")}", "--Broker:Host=127.0.0.1", $"--Broker:Port={_broker!.Port}", "--Broker:Username=dev-a", "--Broker:Password=wrong"]);
@@ -145,7 +164,7 @@ public sealed class FleetAclTests : IAsyncLifetime
     private static MqttApplicationMessage Message(string topic, string payload, bool retain = false) =>
         new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithRetainFlag(retain).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
 
-    private static async Task<MqttApplicationMessage> RequestAsync(IMqttClient client, string device, string suffix)
+    private static async Task<MqttApplicationMessage> RequestAsync(IMqttClient client, string device, string suffix, string? payload = null)
     {
         string responseTopic = $"became/{device}/replies/op/{Guid.NewGuid():N}";
         byte[] correlation = Guid.NewGuid().ToByteArray();
@@ -160,7 +179,7 @@ public sealed class FleetAclTests : IAsyncLifetime
             return Task.CompletedTask;
         };
         await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build());
-        await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"became/{device}/{suffix}").WithResponseTopic(responseTopic)
+        await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"became/{device}/{suffix}").WithPayload(payload ?? string.Empty).WithResponseTopic(responseTopic)
             .WithCorrelationData(correlation).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
         return await reply.Task.WaitAsync(Patience);
     }

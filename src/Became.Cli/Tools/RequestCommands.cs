@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
+using Became.Agent.Mqtt;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Packets;
@@ -180,7 +181,8 @@ public static class RequestCommands
             .WithTcpServer(host, port)
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithClientId($"became-cli-{Guid.NewGuid():N}")
-            .Build(), cancellationToken).ConfigureAwait(false);
+            .Build()
+            .WithPayloadSizedBuffers(), cancellationToken).ConfigureAwait(false);
         string responseTopic = $"became-cli/{Guid.NewGuid():N}/reply";
         await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
         await client.PublishAsync(new MqttApplicationMessageBuilder()

@@ -129,10 +129,15 @@ internal sealed class ChildAgent : IAsyncDisposable
     }
 
     /// <summary>The process's peak resident set size so far (VmHWM), in bytes.</summary>
-    public long PeakRssBytes()
+    public long PeakRssBytes() => ProcStatusBytes("VmHWM:");
+
+    /// <summary>The process's resident set size now (VmRSS), in bytes.</summary>
+    public long RssBytes() => ProcStatusBytes("VmRSS:");
+
+    private long ProcStatusBytes(string field)
     {
         int pid = _process?.Id ?? throw new InvalidOperationException("The agent is not running.");
-        string line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        string line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
     }
 

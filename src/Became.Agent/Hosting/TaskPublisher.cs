@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Threading.Channels;
+using Became.Agent.Mqtt;
 using Became.Agent.Protocol;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -55,7 +56,8 @@ public static class TaskPublisher
             .WithClientId($"became-publish-{Guid.NewGuid():N}")
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithTimeout(TimeSpan.FromSeconds(30))
-            .Build();
+            .Build()
+            .WithPayloadSizedBuffers();
         var connected = await client.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
         if (connected.ResultCode != MqttClientConnectResultCode.Success)
         {

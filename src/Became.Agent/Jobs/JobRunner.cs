@@ -5,6 +5,7 @@ using Became.Agent.Deployment;
 using Became.Agent.Intake;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
+using Became.Core.Native;
 using Became.Core.Training;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -69,6 +70,7 @@ public sealed class JobRunner(
     private async Task RunJobLockedAsync(TaskRecord task, CancellationToken cancellationToken)
     {
         status.SetState(AgentState.Training);
+        var atStart = ProcessMemory.Snapshot();
         await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -82,12 +84,25 @@ public sealed class JobRunner(
         {
             status.SetState(AgentState.Idle);
 
-            // A job leaves tens of MB of large arrays and tensor wrappers behind; a device that idles for hours
-            // between tasks should give that memory back now rather than whenever the next allocation comes.
-            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            ReleaseJobMemory(task.Id, atStart);
         }
 
         await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Gives a finished job's memory back to the system, so an idle device holds its idle size, not the job's peak.</summary>
+    private void ReleaseJobMemory(string taskId, MemorySnapshot atStart)
+    {
+        var atEnd = ProcessMemory.Snapshot();
+
+        // A job leaves tens of MB of large arrays and tensor wrappers behind. Tensors that reached the finalizer free
+        // their native memory only when it runs, hence collect, finalize, collect; then glibc keeps what libtorch freed
+        // (per-thread arenas, and each job runs on a new thread) until malloc_trim hands the free pages back.
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        ProcessMemory.Trim();
+        logger.LogInformation("Memory of job {TaskId}: at its start {AtStart}; at its end {AtEnd}; given back {After}", taskId, atStart, atEnd, ProcessMemory.Snapshot());
     }
 
     /// <summary>Trains the task and commits its version; null when the job failed before the commit (reported here).</summary>

@@ -3,6 +3,7 @@ using Became.Agent.Deployment;
 using Became.Agent.Intake;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
+using Became.Core.Native;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -40,6 +41,9 @@ public sealed class TrainingWorker(
         // Training is CPU-bound: leave the host's start-up thread at once.
         await Task.Yield();
         TorchSharp.torch.set_num_threads(_options.Training.Threads);
+
+        // The agent idles between jobs: a job's large blocks go back to the system when freed (see ProcessMemory).
+        ProcessMemory.ReturnLargeBlocks();
         await deployment.AnnounceStartupFallbackAsync(stoppingToken).ConfigureAwait(false);
         foreach (var interrupted in store.QueuedTasks().Where(t => t.StartedAt is not null))
         {

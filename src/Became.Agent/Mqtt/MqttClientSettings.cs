@@ -79,7 +79,7 @@ internal sealed class MqttClientSettings : IDisposable
                 .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
         }
 
-        return builder.Build();
+        return builder.Build().WithPayloadSizedBuffers();
     }
 
     public void Dispose()

@@ -45,7 +45,7 @@ public static class PublishCommand
 
         try
         {
-            TaskPayloadDecoder.Decode(payload, new TaskPayloadLimits(perSample, long.MaxValue, int.MaxValue));
+            TaskPayloadDecoder.Check(payload, new TaskPayloadLimits(perSample, long.MaxValue, int.MaxValue));
             return null;
         }
         catch (TaskRejectedException e)

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
+using Became.Agent.Mqtt;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Packets;
@@ -181,7 +182,8 @@ public static class RequestCommands
             .WithTcpServer(host, port)
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithClientId($"became-cli-{Guid.NewGuid():N}")
-            .Build(), cancellationToken).ConfigureAwait(false);
+            .Build()
+            .WithPayloadSizedBuffers(), cancellationToken).ConfigureAwait(false);
         // Under the device's own topics, where a fleet ACL lets only that device publish (deploy/fleet/acl).
         string responseTopic = $"{values["--topic-root"]}/{device}/replies/cli-{Guid.NewGuid():N}";
         await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);

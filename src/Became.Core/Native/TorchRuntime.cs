@@ -56,6 +56,12 @@ public static class TorchRuntime
     {
         lock (Gate)
         {
+            if (_status is null)
+            {
+                // Before libtorch allocates anything: its tensors live in the C heap.
+                ProcessMemory.Configure();
+            }
+
             _status ??= Prepare();
             return _status;
         }

@@ -12,6 +12,8 @@ command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
 # PyTorch and paho-mqtt for examples/python (Debian's python3, not a pyenv/venv one earlier on PATH).
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need_packages+=(python3-torch)
 /usr/bin/python3 -c 'import paho.mqtt' >/dev/null 2>&1 || need_packages+=(python3-paho-mqtt)
+# bench/side-by-side.sh measures each process with /usr/bin/time (wall, CPU, peak RSS).
+[ -x /usr/bin/time ] || need_packages+=(time)
 # The deploy checks: systemd-analyze verify on the unit, docker-compose config (no engine needed), npm for dockerfilelint.
 command -v systemd-analyze >/dev/null 2>&1 || need_packages+=(systemd)
 command -v docker-compose >/dev/null 2>&1 || need_packages+=(docker-compose)

@@ -8,6 +8,7 @@ using Became.Core.Merging;
 using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Projection;
+using Became.Core.Training;
 
 namespace Became.Bench;
 
@@ -102,6 +103,7 @@ public static class BenchCommand
         var display = new ProgressLine(error);
         foreach (int seed in options.Seeds)
         {
+            long loading = Stopwatch.GetTimestamp(); var loadingCpu = Environment.CpuUsage.TotalTime;
             using var loaded = options.Stream == "split-fmnist"
                 ? TaskStreams.SplitFashionMnist(dataset, seed)
                 : TaskStreams.PermutedFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask);
@@ -109,6 +111,7 @@ public static class BenchCommand
             // On a GPU the whole stream moves there once (tens of MB); on the CPU it stays as loaded.
             using var moved = device.IsCuda ? loaded.To(device.Device) : null;
             var stream = moved ?? loaded;
+            error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stream {options.Stream} seed {seed} prepared in {Stopwatch.GetElapsedTime(loading).TotalSeconds:F2} s (CPU {(Environment.CpuUsage.TotalTime - loadingCpu).TotalSeconds:F2} s)"));
             // A shorter stream shares the full one's tasks (the full stream disposes them).
             var tasks = options.Tasks is int n && n < stream.Tasks.Count ? new TaskStream(stream.Name, stream.Tasks.Take(n).ToList(), stream.InputShape) : stream;
             foreach (var method in options.Methods)
@@ -119,6 +122,7 @@ public static class BenchCommand
                 display.Clear();
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{method.Name,-8} {options.Model.Name} {(options.Projection == ProjectionKind.Sgp ? "sgp" : "gpm")} seed {seed}: ACC {result.Acc:F2}  BWT {result.Bwt:F2}  {result.Seconds:F1} s  merges [{string.Join(", ", result.MergeCoefficients.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))}]  ranks [{string.Join(" ", result.MemoryRanks.Select(r => string.Join("/", r)))}]"));
+                error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"",-8} time by phase: {PhaseClock.Format(result.Phases, result.PhaseCpuSeconds)}; run {result.Seconds:F2} s"));
                 results.Add(result);
             }
         }

@@ -68,10 +68,8 @@ public static class ContinualExperiment
                 ranks.Add(outcome.MemoryRanks);
             }
 
-            for (int j = 0; j <= i; j++)
-            {
-                accuracy[i, j] = Evaluator.Accuracy(network, stream.Tasks[j].Test, j);
-            }
+            using var evaluation = learner.Phases.Start("evaluation");
+            Evaluate(network, stream, i, accuracy);
         }
 
         return new ContinualRunResult(
@@ -82,7 +80,40 @@ public static class ContinualExperiment
             ranks,
             clock.Elapsed.TotalSeconds,
             seconds1 > 0 ? samples1 / seconds1 : 0,
-            seconds2 > 0 ? samples2 / seconds2 : 0);
+            seconds2 > 0 ? samples2 / seconds2 : 0)
+        {
+            Phases = learner.Phases.Seconds,
+            PhaseCpuSeconds = learner.Phases.CpuSeconds,
+        };
+    }
+
+    /// <summary>Row <paramref name="row"/> of the accuracy matrix: tasks 0..row, the even ones on a second thread
+    /// (<see cref="TwoThreads"/>; a linear stack's forward pass keeps no state, so both may read it at once).</summary>
+    private static void Evaluate(IContinualNetwork network, TaskStream stream, int row, AccuracyMatrix accuracy)
+    {
+        double[] scores = new double[row + 1];
+        void Score(int parity)
+        {
+            for (int j = parity; j <= row; j += 2)
+            {
+                scores[j] = Evaluator.Accuracy(network, stream.Tasks[j].Test, j);
+            }
+        }
+
+        if (network.IsLinearStack && row > 0)
+        {
+            TwoThreads.Run(() => { Score(0); return 0; }, () => { Score(1); return 0; }, _ => { });
+        }
+        else
+        {
+            Score(0);
+            Score(1);
+        }
+
+        for (int j = 0; j <= row; j++)
+        {
+            accuracy[row, j] = scores[j];
+        }
     }
 
     /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>

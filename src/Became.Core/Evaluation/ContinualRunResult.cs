@@ -19,6 +19,12 @@ public sealed record ContinualRunResult(
     double Stage1SamplesPerSecond,
     double Stage2SamplesPerSecond)
 {
+    /// <summary>Wall-clock seconds per phase (stage1, stage2, merge, fisher, memory, evaluation), summed over tasks.</summary>
+    public IReadOnlyList<KeyValuePair<string, double>> Phases { get; init; } = [];
+
+    /// <summary>Process CPU seconds per phase (both cores), summed over tasks.</summary>
+    public IReadOnlyList<KeyValuePair<string, double>> PhaseCpuSeconds { get; init; } = [];
+
     public double Acc => Accuracy.Acc;
 
     public double Bwt => Accuracy.Bwt;

@@ -8,7 +8,7 @@ namespace Became.Core.Models;
 /// Parameters are named as a PyTorch <c>nn.ModuleList</c> would name them: <c>shared.{i}.weight</c>
 /// and <c>heads.{t}.weight</c>.
 /// </summary>
-public sealed class MultiHeadMlp : IContinualNetwork
+public sealed class MultiHeadMlp : IContinualNetwork, IFusedSgdStep
 {
     private readonly List<NamedParameter> _shared = [];
     private readonly List<NamedParameter> _heads = [];
@@ -117,6 +117,54 @@ public sealed class MultiHeadMlp : IContinualNetwork
         capture?.LayerInputs.Add(hidden);
         capture?.LayerOutputs.Add(logits);
         return logits;
+    }
+
+    public bool CanFuse(IReadOnlyList<Tensor> trainable, int head) =>
+        (uint)head < (uint)_heads.Count
+        && trainable.Count == _shared.Count + 1
+        && _shared.All(p => trainable.Any(t => ReferenceEquals(t, p.Tensor)))
+        && trainable.Any(t => ReferenceEquals(t, _heads[head].Tensor));
+
+    /// <summary>
+    /// The step autograd would take, written out: with h_0 = x, h_l = relu(h_{l-1} W_lᵀ) and logits z = h_L Hᵀ, the
+    /// mean cross-entropy's gradient is Δ_z = (softmax(z) − onehot(y)) / b; each weight's gradient is Δᵀ times its
+    /// (projected) input, and Δ passes down as (Δ W) masked by h &gt; 0. Each Δ is passed down before its weight
+    /// changes, and the update is one addmm: W ← W − lr Δᵀ x. Same maths as autograd, about a third of the ops.
+    /// </summary>
+    public void SgdStep(Tensor inputs, Tensor? projectedInputs, Tensor labels, int head, double learningRate, Tensor lossTotal)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        int layers = _shared.Count;
+        long batch = inputs.shape[0];
+        var layerInputs = new Tensor[layers];
+        var hidden = inputs;
+        for (int i = 0; i < layers; i++)
+        {
+            layerInputs[i] = hidden;
+            hidden = hidden.mm(_shared[i].Tensor.t()).relu_();
+        }
+
+        var headWeight = _heads[head].Tensor;
+        var logProbabilities = hidden.mm(headWeight.t()).log_softmax(1);
+        lossTotal.add_(F.nll_loss(logProbabilities, labels), alpha: batch);
+
+        // d(mean CE)/dz = (softmax - onehot) / b.
+        var delta = logProbabilities.exp_();
+        delta.scatter_add_(1, labels.unsqueeze(1), full(batch, 1, -1f, dtype: delta.dtype, device: delta.device));
+        delta.div_(batch);
+        float alpha = (float)-learningRate;
+        var down = delta.mm(headWeight);
+        headWeight.addmm_(delta.t(), hidden, beta: 1, alpha: alpha);
+        for (int i = layers - 1; i >= 0; i--)
+        {
+            // Layer i's output was relu'd into layerInputs[i + 1] (or hidden for the last layer).
+            var output = i == layers - 1 ? hidden : layerInputs[i + 1];
+            delta = down.masked_fill_(output.le(0), 0);
+            down = i > 0 ? delta.mm(_shared[i].Tensor) : null!;
+            var x = (i == 0 ? projectedInputs : null) ?? InputProjector?.ProjectInput(i, layerInputs[i]) ?? layerInputs[i];
+            _shared[i].Tensor.addmm_(delta.t(), x, beta: 1, alpha: alpha);
+        }
     }
 
     public void Dispose()

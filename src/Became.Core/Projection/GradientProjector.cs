@@ -98,6 +98,8 @@ public sealed class GradientProjector : IDisposable, ILayerInputProjection
         return fromFree + fromKept;
     }
 
+    public Tensor? ProjectInput(int layerIndex, Tensor input) => _layers[layerIndex]?.Apply(input);
+
     public void Dispose()
     {
         foreach (var layer in _layers)

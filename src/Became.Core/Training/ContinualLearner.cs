@@ -46,6 +46,9 @@ public sealed class ContinualLearner : IDisposable
 
     public FisherMemory Fisher { get; }
 
+    /// <summary>Wall-clock seconds per phase over every task learned so far.</summary>
+    public PhaseClock Phases { get; } = new();
+
     /// <summary>Tasks learned so far (the index the next task gets).</summary>
     public int TasksLearned { get; set; }
 
@@ -68,7 +71,7 @@ public sealed class ContinualLearner : IDisposable
         {
             Network.InputProjector = onInputs ? projector : null;
             Action? afterBackward = projector is null || onInputs ? null : projector.ProjectGradients;
-            stage1 = _trainer.Train(Network, task, head, stableTrainable, afterBackward, keepBest: true, _generator, 1, progress, cancellationToken);
+            stage1 = Phases.Time("stage1", () => _trainer.Train(Network, task, head, stableTrainable, afterBackward, keepBest: true, _generator, 1, progress, cancellationToken));
         }
         finally
         {
@@ -81,27 +84,41 @@ public sealed class ContinualLearner : IDisposable
         {
             var all = shared.Concat(headParameters).ToList();
             using var stable = ParameterSnapshot.Take(all);
-            stage2 = _trainer.Train(Network, task, head, all, null, keepBest: false, _generator, 2, progress, cancellationToken);
+            stage2 = Phases.Time("stage2", () => _trainer.Train(Network, task, head, all, null, keepBest: false, _generator, 2, progress, cancellationToken));
             using var plastic = ParameterSnapshot.Take(all);
 
             // A plastic stage that diverged has nothing to offer: keep the stable weights (a = 0).
             coefficient = stage2.Diverged ? 0
-                : method.Merge == MergeKind.Adaptive ? AdaptiveCoefficient(task, head, stable, plastic)
+                : method.Merge == MergeKind.Adaptive ? Phases.Time("merge", () => AdaptiveCoefficient(task, head, stable, plastic))
                 : AdaptiveMerge.Fixed(t);
             Apply(all, AdaptiveMerge.Interpolate(stable.Values, plastic.Values, coefficient.Value));
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        if (method.Merge == MergeKind.Adaptive)
-        {
-            Fisher.Accumulate(DiagonalFisher.Compute(Network, head, task.Train, _options.Fisher));
-        }
-
         int[] ranks = [];
-        if (method.KeepsMemory)
+        bool fisher = method.Merge == MergeKind.Adaptive;
+        if (fisher && method.KeepsMemory && Network.IsLinearStack)
         {
-            using var scope = NewDisposeScope();
-            ranks = Memory.Update(Representations(task.Train, head), t);
+            // F(theta) and the memory's representations only read theta: on two threads at once.
+            using var timing = Phases.Start("fisher+memory");
+            var (taskFisher, newRanks) = TwoThreads.Run(
+                () => DiagonalFisher.Compute(Network, head, task.Train, _options.Fisher),
+                () => UpdateMemory(task, head, t),
+                TwoThreads.DisposeFisher);
+            Fisher.Accumulate(taskFisher);
+            ranks = newRanks;
+        }
+        else
+        {
+            if (fisher)
+            {
+                Fisher.Accumulate(Phases.Time("fisher", () => TwoThreads.Fisher(Network, head, task.Train, _options.Fisher)));
+            }
+
+            if (method.KeepsMemory)
+            {
+                ranks = Phases.Time("memory", () => UpdateMemory(task, head, t));
+            }
         }
 
         TasksLearned++;
@@ -126,6 +143,12 @@ public sealed class ContinualLearner : IDisposable
             .ToList();
     }
 
+    private int[] UpdateMemory(ContinualTask task, int head, int t)
+    {
+        using var scope = NewDisposeScope();
+        return Memory.Update(Representations(task.Train, head), t);
+    }
+
     public void Dispose()
     {
         Memory.Dispose();
@@ -136,7 +159,7 @@ public sealed class ContinualLearner : IDisposable
     private double AdaptiveCoefficient(ContinualTask task, int head, ParameterSnapshot stable, ParameterSnapshot plastic)
     {
         // The network holds the plastic weights here: F_t is the Fisher at theta_p.
-        var taskFisher = DiagonalFisher.Compute(Network, head, task.Train, _options.Fisher);
+        var taskFisher = TwoThreads.Fisher(Network, head, task.Train, _options.Fisher);
         try
         {
             return AdaptiveMerge.Coefficient(stable.Values, plastic.Values, taskFisher, Fisher.Values);

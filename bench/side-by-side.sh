@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Side by side on this machine: the authors' GPM-based BECAME code (through bench/reference/harness.py) and
+# `became bench`, interleaved (reference, Became, reference, Became ...) so both see the same load, on the cells
+# {split, permuted} x {gpm, became}. Each process runs under /usr/bin/time: wall s, CPU s (user + sys), peak RSS.
+# Writes one markdown table (ratio = reference wall / Became wall per cell) to stdout and to --out.
+#
+#   bench/side-by-side.sh [--official DIR] [--seeds 0[,1,...]] [--streams split,permuted] [--methods gpm,became]
+#                         [--threads 2] [--out FILE] [--work DIR] [--no-build] [--dry-run]
+#
+# The authors' code: --official DIR or BECAME_OFFICIAL = the GPM-based/ folder of github.com/ankur-bohra/BECAME at
+# commit 859a267 (or the folder holding GPM-based/). Its Python: /usr/bin/python3 with torch 1.13 (Debian's
+# python3-torch; PYTHON overrides); OpenBLAS and a tqdm stand-in are set up in the work folder when missing (see
+# bench/reference/README.md). Runtime on an idle 2-core machine: about 10 minutes for seed 0 (the four cells,
+# both programs; the reference takes about four fifths of it).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+official="${BECAME_OFFICIAL:-}"
+seeds=0
+streams=split,permuted
+methods=gpm,became
+threads=2
+out=""
+work="${TMPDIR:-/tmp}/became-side-by-side"
+build=1
+dry=0
+table_from=""
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --official) official="${2:?--official needs a folder}"; shift 2 ;;
+    --seeds) seeds="${2:?--seeds needs a list}"; shift 2 ;;
+    --streams) streams="${2:?--streams needs a list}"; shift 2 ;;
+    --methods) methods="${2:?--methods needs a list}"; shift 2 ;;
+    --threads) threads="${2:?--threads needs a number}"; shift 2 ;;
+    --out) out="${2:?--out needs a file}"; shift 2 ;;
+    --work) work="${2:?--work needs a folder}"; shift 2 ;;
+    --no-build) build=0; shift ;;
+    --dry-run) dry=1; shift ;;
+    --table-from) table_from="${2:?--table-from needs a file}"; shift 2 ;; # format a measurements file (tests)
+    -h|--help) usage; exit 0 ;;
+    *) echo "side-by-side.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# measurements file: one line per process: stream method seed program wall user sys maxrss_kib acc bwt
+table() {
+  python3 - "$1" "$threads" <<'PY'
+import sys
+from collections import OrderedDict
+rows = OrderedDict()
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) != 10:
+        continue
+    stream, method, seed, prog = f[0], f[1], f[2], f[3]
+    wall, user, sys_, rss = float(f[4]), float(f[5]), float(f[6]), int(f[7])
+    acc = None if f[8] == "-" else float(f[8]); bwt = None if f[9] == "-" else float(f[9])
+    cell = rows.setdefault((stream, method), {"ref": [], "became": [], "seeds": []})
+    if seed not in cell["seeds"]:
+        cell["seeds"].append(seed)
+    cell[prog].append((wall, user + sys_, rss / 1024.0, acc, bwt))
+def mean(xs): return sum(xs) / len(xs) if xs else float("nan")
+def num(x, d=1): return "n/a" if x != x else f"{x:.{d}f}"
+def accs(runs, i):
+    xs = [r[i] for r in runs if r[i] is not None]
+    return num(mean(xs), 2) if xs else "n/a"
+print(f"| stream / method | seeds | reference wall s | Became wall s | ratio | reference CPU s | Became CPU s "
+      f"| Became CPU / wall | peak RSS ref / Became MiB | ACC ref / Became | BWT ref / Became |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for (stream, method), c in rows.items():
+    r, b = c["ref"], c["became"]
+    rw, bw = mean([x[0] for x in r]), mean([x[0] for x in b])
+    rc, bc = mean([x[1] for x in r]), mean([x[1] for x in b])
+    ratio = rw / bw if r and b and bw > 0 else float("nan")
+    rss = f"{num(max([x[2] for x in r], default=float('nan')), 0)} / {num(max([x[2] for x in b], default=float('nan')), 0)}"
+    print(f"| {stream} {method} | {','.join(c['seeds'])} | {num(rw)} | {num(bw)} | **{num(ratio, 2)}** | {num(rc)} | {num(bc)} "
+          f"| {num(bc / bw if bw > 0 else float('nan'), 2)} | {rss} | {accs(r, 3)} / {accs(b, 3)} | {accs(r, 4)} / {accs(b, 4)} |")
+PY
+}
+
+if [ -n "$table_from" ]; then
+  table "$table_from"
+  exit 0
+fi
+
+# The authors' code: the GPM-based/ folder itself or the folder holding it.
+if [ -n "$official" ] && [ -f "$official/GPM-based/gpm.py" ]; then official="$official/GPM-based"; fi
+if [ -z "$official" ] || [ ! -f "$official/gpm.py" ]; then
+  cat >&2 <<'MSG'
+side-by-side.sh: the authors' code was not found: set BECAME_OFFICIAL (or --official) to its GPM-based/ folder. To get it:
+  git clone https://github.com/ankur-bohra/BECAME /tmp/BECAME-src
+  mkdir -p ~/became-official && git -C /tmp/BECAME-src archive 859a267 GPM-based | tar -x -C ~/became-official
+  BECAME_OFFICIAL=~/became-official/GPM-based bench/side-by-side.sh
+MSG
+  exit 2
+fi
+python="${PYTHON:-/usr/bin/python3}"
+harness="$root/bench/reference/harness.py"
+[ -f "$harness" ] || harness=/work/shared/reference/harness.py
+bench="$root/src/Became.Bench/bin/Release/net10.0/linux-x64/became-bench"
+data="${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+timer=/usr/bin/time
+mkdir -p "$work"
+measurements="$work/measurements.txt"
+
+# The reference's environment: OpenBLAS (Debian's default reference BLAS is ~10x slower) and tqdm if missing.
+blas="${REFERENCE_BLAS:-}"
+if [ -z "$blas" ]; then
+  blas="$(find "$work/openblas" -name libblas.so.3 -printf '%h\n' 2>/dev/null | head -1 || true)"
+fi
+setup_reference() {
+  if [ -z "$blas" ]; then
+    (cd "$work" && rm -rf openblas && mkdir -p openblas && cd openblas && apt-get download libopenblas0-openmp >/dev/null 2>&1 \
+      && dpkg -x libopenblas0-openmp_*.deb .) || { echo "side-by-side.sh: could not fetch OpenBLAS (apt-get download libopenblas0-openmp); set REFERENCE_BLAS to a folder holding libblas.so.3" >&2; exit 2; }
+    blas="$(find "$work/openblas" -name libblas.so.3 -printf '%h\n' | head -1)"
+  fi
+  if ! "$python" -c 'import tqdm' 2>/dev/null; then
+    mkdir -p "$work/tqdm-stand-in"
+    printf '%s\n' 'class tqdm:' \
+      '    def __init__(self, iterable=None, *a, **k): self._it = iterable' \
+      '    def __iter__(self): return iter(self._it)' \
+      '    def __getattr__(self, name): return lambda *a, **k: None' > "$work/tqdm-stand-in/tqdm.py"
+  fi
+  "$python" -c 'import torch' 2>/dev/null || { echo "side-by-side.sh: $python has no torch (Debian: apt-get install python3-torch; or set PYTHON)" >&2; exit 2; }
+  [ -x "$timer" ] || { echo "side-by-side.sh: /usr/bin/time is missing (apt-get install time; scripts/setup.sh does it)" >&2; exit 2; }
+}
+
+run_reference() { # stream method seed
+  local json="$work/ref-$1-$2-$3.json"
+  local cmd=(env BECAME_OFFICIAL="$official" FMNIST_DIR="$data" LD_LIBRARY_PATH="$blas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    OMP_NUM_THREADS="$threads" PYTHONPATH="$work/tqdm-stand-in${PYTHONPATH:+:$PYTHONPATH}"
+    "$python" "$harness" --stream "$1" --method "$2" --seed "$3" --json "$json")
+  measure ref "$1" "$2" "$3" "$json" "${cmd[@]}"
+}
+
+run_became() { # stream method seed
+  local json="$work/became-$1-$2-$3.json"
+  local cmd=("$bench" --stream "$1-fmnist" --methods "$2" --seeds "$3" --threads "$threads" --data "$data" --json "$json")
+  measure became "$1" "$2" "$3" "$json" "${cmd[@]}"
+}
+
+measure() { # program stream method seed json command...
+  local prog="$1" stream="$2" method="$3" seed="$4" json="$5"; shift 5
+  if [ "$dry" = 1 ]; then
+    echo "$prog $stream $method seed $seed: $*"
+    return
+  fi
+  echo "side-by-side: $prog $stream $method seed $seed ..." >&2
+  rm -f "$json"
+  local times="$work/$prog-$stream-$method-$seed.time" log="$work/$prog-$stream-$method-$seed.log"
+  if ! "$timer" -f '%e %U %S %M' -o "$times" "$@" >"$log" 2>&1; then
+    echo "side-by-side.sh: $prog $stream $method seed $seed failed; its output: $log" >&2
+    tail -5 "$log" >&2
+    exit 1
+  fi
+  local scores
+  scores="$(python3 - "$json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["runs"][0] if "runs" in d else d
+print(r["acc"], r["bwt"])
+PY
+)"
+  echo "$stream $method $seed $prog $(tail -1 "$times") $scores" >>"$measurements"
+  echo "side-by-side: $prog $stream $method seed $seed: $(tail -1 "$times") (wall user sys KiB), ACC BWT $scores" >&2
+}
+
+if [ "$dry" = 0 ]; then
+  setup_reference
+  if [ "$build" = 1 ]; then
+    (cd "$root" && dotnet build src/Became.Bench -c Release 2>&1 | grep -E " error |rror\(s\)" | grep -v " 0 Error" >&2 || true)
+  fi
+  [ -x "$bench" ] || { echo "side-by-side.sh: $bench is missing (dotnet build src/Became.Bench -c Release)" >&2; exit 2; }
+  : >"$measurements"
+fi
+
+started=$(date +%s)
+IFS=, read -r -a seed_list <<<"$seeds"
+IFS=, read -r -a stream_list <<<"$streams"
+IFS=, read -r -a method_list <<<"$methods"
+for stream in "${stream_list[@]}"; do
+  case "$stream" in split|permuted) ;; *) echo "side-by-side.sh: stream '$stream' is not split or permuted" >&2; exit 2 ;; esac
+  for method in "${method_list[@]}"; do
+    case "$method" in gpm|became|fixed|finetune) ;; *) echo "side-by-side.sh: method '$method' is not gpm, became, fixed or finetune" >&2; exit 2 ;; esac
+    for seed in "${seed_list[@]}"; do
+      run_reference "$stream" "$method" "$seed"
+      run_became "$stream" "$method" "$seed"
+    done
+  done
+done
+[ "$dry" = 1 ] && exit 0
+
+report="$(table "$measurements")"
+header="Side by side on $(nproc) CPUs ($(uname -m)), $(date -u +%Y-%m-%dT%H:%MZ), threads $threads, seeds $seeds, interleaved; $(( $(date +%s) - started )) s in all."
+printf '%s\n\n%s\n' "$header" "$report"
+if [ -n "$out" ]; then printf '%s\n\n%s\n' "$header" "$report" >"$out"; fi

@@ -93,6 +93,23 @@ public sealed class AdaptiveMergeTests
         Assert.True(a > 0);
     }
 
+    [Theory]
+    [InlineData(0.1)]
+    [InlineData(1e-4)]
+    [InlineData(37.0)]
+    public void Coefficient_is_unchanged_when_both_Fishers_are_scaled_alike(double scale)
+    {
+        // The reference's batch Fisher on the split-fmnist MLP came out at ≈ exact / batch size for both F_t and
+        // F_old (measured: a 0.8075 vs 0.8055 at the first merge), so the estimator choice barely moves a.
+        using var scope = NewDisposeScope();
+        var task = Dict(TaskA, TaskB).ToDictionary(kv => kv.Key, kv => kv.Value * scale);
+        var old = Dict(OldA, OldB).ToDictionary(kv => kv.Key, kv => kv.Value * scale);
+
+        double a = AdaptiveMerge.Coefficient(Dict(StableA, StableB), Dict(PlasticA, PlasticB), task, old);
+
+        Assert.Equal(1.45 / 2.6625, a, 6);
+    }
+
     [Fact]
     public void Parameters_missing_from_the_old_Fisher_count_as_zero_information()
     {

@@ -59,7 +59,9 @@ public sealed class FusedSgdStepTests
             Assert.True(error < Tolerance, $"{expected.Name}: relative error {error:E2}");
         }
 
-        Assert.Equal(referenceLoss.item<double>(), fusedLoss.item<double>(), 5);
+        // The summed float32 losses (~40) agree to float32 rounding, so relative, not to a number of decimals.
+        double lossError = Math.Abs(fusedLoss.item<double>() - referenceLoss.item<double>()) / Math.Abs(referenceLoss.item<double>());
+        Assert.True(lossError < Tolerance, $"summed loss: relative error {lossError:E2}");
         Assert.True(fused.Parameters.All(p => p.Tensor.grad is null), "the fused step leaves no gradient buffers");
     }
 

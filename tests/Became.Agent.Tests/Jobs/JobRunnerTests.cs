@@ -46,7 +46,11 @@ public sealed class JobRunnerTests : IDisposable
         Assert.Equal(1, _rig.Deployed.Current.Version);
         Assert.Equal(1, _rig.Events.Single(EventTypes.ModelDeployed).Body.GetProperty("version").GetInt32());
         Assert.Contains(_rig.Events.All, e => e.Type == EventTypes.TrainingProgress);
-        Assert.Equal([AgentState.Training, AgentState.Idle], _rig.Events.Statuses.Select(s => s.State));
+        // Training, then the same with the epoch reached (republished at most once a second), then idle.
+        var statuses = _rig.Events.Statuses;
+        Assert.Equal((AgentState.Training, null), (statuses[0].State, statuses[0].Progress));
+        Assert.All(statuses.Skip(1).SkipLast(1), s => Assert.True(s.State == AgentState.Training && s.Progress is not null, $"{s}"));
+        Assert.Equal((AgentState.Idle, null), (statuses[^1].State, statuses[^1].Progress));
     }
 
     [Fact]

@@ -90,6 +90,8 @@ public sealed class JobRunner(
         await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    private const long Mebibyte = 1 << 20;
+
     /// <summary>Gives a finished job's memory back to the system, so an idle device holds its idle size, not the job's peak.</summary>
     private void ReleaseJobMemory(string taskId, MemorySnapshot atStart)
     {
@@ -102,7 +104,12 @@ public sealed class JobRunner(
         GC.WaitForPendingFinalizers();
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         ProcessMemory.Trim();
-        logger.LogInformation("Memory of job {TaskId}: at its start {AtStart}; at its end {AtEnd}; given back {After}", taskId, atStart, atEnd, ProcessMemory.Snapshot());
+        var after = ProcessMemory.Snapshot();
+
+        // One short line for people; the breakdown (managed heap, C heap) is at Debug.
+        logger.LogInformation("Memory of job {TaskId}: RSS {StartMiB} MiB at its start, {EndMiB} MiB at its end, {AfterMiB} MiB after it (peak {PeakMiB} MiB)",
+            taskId, atStart.ResidentBytes / Mebibyte, atEnd.ResidentBytes / Mebibyte, after.ResidentBytes / Mebibyte, after.PeakResidentBytes / Mebibyte);
+        logger.LogDebug("Memory of job {TaskId}: at its start {AtStart}; at its end {AtEnd}; given back {After}", taskId, atStart, atEnd, after);
     }
 
     /// <summary>Trains the task and commits its version; null when the job failed before the commit (reported here).</summary>

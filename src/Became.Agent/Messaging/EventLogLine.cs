@@ -104,6 +104,11 @@ public static class EventLogLine
         }
 
         var notes = new List<string>();
+        if (e.AdoptedFrom is { } from)
+        {
+            notes.Add($"adopted from {from.Device} v{from.Version}");
+        }
+
         if (e.TrainingSeconds is { } seconds)
         {
             notes.Add($"trained in {Seconds(seconds)}");

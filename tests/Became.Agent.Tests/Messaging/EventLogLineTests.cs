@@ -54,6 +54,13 @@ public sealed class EventLogLineTests
     }
 
     [Fact]
+    public void Deployed_after_an_adoption_names_the_peer_and_its_version()
+    {
+        Assert.Equal("v4 deployed: t-0 98.1%, t-1 97.6% (adopted from gpu-1 v7)",
+            EventLogLine.Describe("t-1", new ModelDeployed(4, TwoTasks, AdoptedFrom: new AdoptedFrom("gpu-1", 7))));
+    }
+
+    [Fact]
     public void Deployed_with_many_tasks_gives_the_new_one_the_mean_and_the_lowest()
     {
         var accuracy = Enumerable.Range(0, 10).ToDictionary(i => $"t-{i}", i => i == 4 ? 90.0 : 99.0);

@@ -16,22 +16,23 @@ internal static class BecameCommand
         }
     }
 
-    /// <summary>Runs the real `became` process to its exit (it should exit at once).</summary>
-    internal static async Task<(int Code, string Output, string Error)> RunProcessAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>Runs the real `became` process to its exit (it should exit at once: within 60 s, or <paramref name="timeout"/>).</summary>
+    internal static async Task<(int Code, string Output, string Error)> RunProcessAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? timeout = null)
     {
+        var limit = timeout ?? TimeSpan.FromSeconds(60);
         using var process = System.Diagnostics.Process.Start(AgentProcess.StartInfo(args, environment))!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var deadline = new CancellationTokenSource(limit);
         try
         {
-            await process.WaitForExitAsync(timeout.Token);
+            await process.WaitForExitAsync(deadline.Token);
         }
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
-            throw new TimeoutException($"became {string.Join(' ', args)} still ran after 60 s (it should have exited at once):\n{await output}\n{await error}");
+            throw new TimeoutException($"became {string.Join(' ', args)} still ran after {limit.TotalSeconds:0} s (it should have exited by then):\n{await output}\n{await error}");
         }
 
         return (process.ExitCode, await output, await error);

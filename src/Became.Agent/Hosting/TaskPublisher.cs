@@ -27,13 +27,14 @@ public static class TaskPublisher
 {
     /// <summary>Publishes the tasks without waiting for the device (the demo feeder's way).</summary>
     public static async Task PublishAsync(string host, int port, string topicRoot, string deviceId, IEnumerable<(string TaskId, byte[] Payload)> tasks, TextWriter log, CancellationToken cancellationToken) =>
-        await PublishAsync(host, port, topicRoot, deviceId, tasks, log, log, PublishWait.None, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        await PublishAsync(host, port, topicRoot, deviceId, tasks, log, log, PublishWait.None, TimeSpan.Zero, null, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Publishes the tasks, then waits as asked; returns the exit code: 0 when every task got as far as asked,
-    /// 1 when the device rejected one (task.rejected, task.duplicate, model.rejected, a final job.failed) or time ran out.</summary>
+    /// 1 when the device rejected one (task.rejected, task.duplicate, model.rejected, a final job.failed) or time ran out.
+    /// <paramref name="login"/> is the account on a secured broker (null: anonymous).</summary>
     public static async Task<int> PublishAsync(
         string host, int port, string topicRoot, string deviceId, IEnumerable<(string TaskId, byte[] Payload)> tasks,
-        TextWriter log, TextWriter error, PublishWait wait, TimeSpan timeout, CancellationToken cancellationToken)
+        TextWriter log, TextWriter error, PublishWait wait, TimeSpan timeout, BrokerLogin? login, CancellationToken cancellationToken)
     {
         using var client = new MqttClientFactory().CreateMqttClient();
         var events = Channel.CreateUnbounded<JsonElement>();
@@ -56,13 +57,10 @@ public static class TaskPublisher
             .WithClientId($"became-publish-{Guid.NewGuid():N}")
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithTimeout(TimeSpan.FromSeconds(30))
+            .WithLogin(login)
             .Build()
             .WithPayloadSizedBuffers();
-        var connected = await client.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
-        if (connected.ResultCode != MqttClientConnectResultCode.Success)
-        {
-            throw new IOException($"The broker at {host}:{port} refused the connection: {connected.ResultCode} {connected.ReasonString}");
-        }
+        await client.ConnectOrExplainAsync(options, host, port, login, cancellationToken).ConfigureAwait(false);
 
         if (wait != PublishWait.None)
         {

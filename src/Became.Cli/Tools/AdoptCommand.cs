@@ -18,15 +18,18 @@ public static class AdoptCommand
         var version = new Option<int?>("--version") { Description = "the version to adopt (default: the one --from has deployed)", HelpName = "N" };
         var timeout = new Option<double>("--timeout") { Description = "seconds to wait for the outcome", HelpName = "SECONDS", DefaultValueFactory = _ => 300 }.Positive();
         var topicRoot = CommonOptions.TopicRoot();
+        var login = new BrokerLoginOptions();
         var command = new Command("adopt", "make a device adopt another device's model with its learner state (train once, deploy many)")
         {
             broker, device, from, version, timeout, topicRoot,
         };
+        login.AddTo(command);
         command.SetAction(async (parsed, cancellationToken) =>
         {
             var (output, error) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
             string adopter = parsed.GetRequiredValue(device), source = parsed.GetRequiredValue(from);
             int? v = parsed.GetValue(version);
+            var account = login.Read(parsed);
             if (adopter == source)
             {
                 throw new UsageException("--device and --from name the same device; a device cannot adopt from itself");
@@ -41,7 +44,7 @@ public static class AdoptCommand
             byte[] request = JsonSerializer.SerializeToUtf8Bytes(v is int n ? new Dictionary<string, object> { ["from"] = source, ["version"] = n } : new Dictionary<string, object> { ["from"] = source });
             try
             {
-                var (body, _, problem) = await RequestCommands.MqttAsync(values, "cmd/adopt", request, cancellationToken, TimeSpan.FromSeconds(parsed.GetValue(timeout))).ConfigureAwait(false);
+                var (body, _, problem) = await RequestCommands.MqttAsync(values, account, "cmd/adopt", request, cancellationToken, TimeSpan.FromSeconds(parsed.GetValue(timeout))).ConfigureAwait(false);
                 if (problem is not null)
                 {
                     await error.WriteLineAsync($"became adopt: {OneLine(problem)}").ConfigureAwait(false);

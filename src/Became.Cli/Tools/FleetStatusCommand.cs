@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Became.Agent.Mqtt;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
@@ -27,18 +28,17 @@ public static class FleetStatusCommand
         var group = new Option<string>("--group") { Description = "only the devices of group G (setting Groups)", HelpName = "G" };
         var watch = new Option<bool>("--watch") { Description = "after the list, print every status change as it comes (until Ctrl-C)" };
         var json = new Option<bool>("--json") { Description = "JSON: an array of statuses (with --watch: one status object per line)" };
-        var username = new Option<string>("--username") { Description = "the broker user (an operator's account on a secured broker)", HelpName = "USER" };
-        var password = new Option<string>("--password") { Description = "the broker password (or BECAME_BROKER_PASSWORD, which stays out of the process list)", HelpName = "PASSWORD" };
+        var login = new BrokerLoginOptions();
         var topicRoot = CommonOptions.TopicRoot();
         var status = new Command("status", "list every device's retained status on became/+/status: state, deployed version, queue, tasks, groups, last seen")
         {
-            broker, group, watch, json, username, password, topicRoot,
+            broker, group, watch, json, topicRoot,
         };
+        login.AddTo(status);
         status.SetAction(async (parsed, cancellationToken) =>
         {
             var (host, port) = BrokerAddress.Parse(parsed.GetRequiredValue(broker));
-            string? pass = parsed.GetValue(password) ?? Environment.GetEnvironmentVariable("BECAME_BROKER_PASSWORD");
-            var request = new FleetRequest(host, port, parsed.GetRequiredValue(topicRoot), parsed.GetValue(group), parsed.GetValue(username), pass, parsed.GetValue(watch), parsed.GetValue(json));
+            var request = new FleetRequest(host, port, parsed.GetRequiredValue(topicRoot), parsed.GetValue(group), login.Read(parsed), parsed.GetValue(watch), parsed.GetValue(json));
             try
             {
                 return await RunAsync(request, parsed.InvocationConfiguration.Output, cancellationToken).ConfigureAwait(false);
@@ -52,7 +52,7 @@ public static class FleetStatusCommand
         return new Command("fleet", "look at many devices on one broker") { status };
     }
 
-    private sealed record FleetRequest(string Host, int Port, string TopicRoot, string? Group, string? Username, string? Password, bool Watch, bool Json);
+    private sealed record FleetRequest(string Host, int Port, string TopicRoot, string? Group, BrokerLogin? Login, bool Watch, bool Json);
 
     private static async Task<int> RunAsync(FleetRequest request, TextWriter output, CancellationToken cancellationToken)
     {
@@ -68,17 +68,9 @@ public static class FleetStatusCommand
             .WithClientId($"became-fleet-{Guid.NewGuid():N}")
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithCleanStart(true)
-            .WithTimeout(TimeSpan.FromSeconds(30));
-        if (request.Username is not null)
-        {
-            builder.WithCredentials(request.Username, request.Password);
-        }
-
-        var connected = await client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
-        if (connected.ResultCode != MqttClientConnectResultCode.Success)
-        {
-            throw new IOException($"the broker at {request.Host}:{request.Port} refused the connection: {connected.ResultCode} {connected.ReasonString}");
-        }
+            .WithTimeout(TimeSpan.FromSeconds(30))
+            .WithLogin(request.Login);
+        await client.ConnectOrExplainAsync(builder.Build(), request.Host, request.Port, request.Login, cancellationToken).ConfigureAwait(false);
 
         string filter = $"{request.TopicRoot}/+/status";
         var subscribed = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);

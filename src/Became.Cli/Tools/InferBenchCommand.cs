@@ -35,16 +35,19 @@ public static class InferBenchCommand
         var seconds = new Option<double>("--seconds") { Description = "how long to send (default 20)", HelpName = "S", DefaultValueFactory = _ => 20 }.Positive();
         var batch = new Option<int>("--batch") { Description = "images per request (default 1)", HelpName = "N", DefaultValueFactory = _ => 1 }.AtLeast(1);
         var requestFile = new Option<string>("--request") { Description = "send this request body instead (request.json)", HelpName = "FILE" };
+        var login = new BrokerLoginOptions();
         var command = new Command("bench-infer", "infer requests at a steady rate against a running agent (HTTP POST /infer or MQTT 5 request/response): req/s, p50/p99 latency")
         {
             http, token, broker, device, task, rate, seconds, batch, requestFile,
         };
+        login.AddTo(command);
         command.SetAction(async (parsed, cancellationToken) =>
         {
             var (output, _) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
             string? url = parsed.GetValue(http);
             string? brokerAddress = parsed.GetValue(broker);
             string? deviceId = parsed.GetValue(device);
+            var account = login.Read(parsed);
             if ((url is null) == (brokerAddress is null))
             {
                 throw new UsageException("give --http URL, or --broker HOST:PORT with --device ID (one of them)");
@@ -88,7 +91,7 @@ public static class InferBenchCommand
             else
             {
                 var (host, port) = BrokerAddress.Parse(brokerAddress!);
-                await using var mqtt = await InferBenchMqtt.ConnectAsync(host, port, $"became/{deviceId}/infer", cancellationToken).ConfigureAwait(false);
+                await using var mqtt = await InferBenchMqtt.ConnectAsync(host, port, account, "became", deviceId!, cancellationToken).ConfigureAwait(false);
                 result = await MeasureAsync(options, ct => mqtt.RequestAsync(body, ct), cancellationToken).ConfigureAwait(false);
             }
 

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using Became.Agent.Mqtt;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
@@ -11,14 +12,15 @@ internal sealed class InferBenchMqtt : IAsyncDisposable
 {
     private readonly IMqttClient _client;
     private readonly string _requestTopic;
-    private readonly string _responseTopic = $"became-bench/{Guid.NewGuid():N}/reply";
+    private readonly string _responseTopic;
     private readonly ConcurrentDictionary<long, TaskCompletionSource<bool>> _pending = new();
     private long _next;
 
-    private InferBenchMqtt(IMqttClient client, string requestTopic)
+    private InferBenchMqtt(IMqttClient client, string topicRoot, string device)
     {
         _client = client;
-        _requestTopic = requestTopic;
+        _requestTopic = $"{topicRoot}/{device}/infer";
+        _responseTopic = RequestCommands.ResponseTopic(topicRoot, device);
         _client.ApplicationMessageReceivedAsync += e =>
         {
             var message = e.ApplicationMessage;
@@ -32,14 +34,16 @@ internal sealed class InferBenchMqtt : IAsyncDisposable
         };
     }
 
-    public static async Task<InferBenchMqtt> ConnectAsync(string host, int port, string requestTopic, CancellationToken cancellationToken)
+    /// <summary>Connects to the broker (as <paramref name="login"/>, null: anonymous) and subscribes to the replies of
+    /// <paramref name="device"/>'s infer requests.</summary>
+    public static async Task<InferBenchMqtt> ConnectAsync(string host, int port, BrokerLogin? login, string topicRoot, string device, CancellationToken cancellationToken)
     {
         var client = new MqttClientFactory().CreateMqttClient();
-        var bench = new InferBenchMqtt(client, requestTopic);
+        var bench = new InferBenchMqtt(client, topicRoot, device);
         try
         {
-            await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer(host, port).WithProtocolVersion(MqttProtocolVersion.V500)
-                .WithClientId($"became-bench-{Guid.NewGuid():N}").Build(), cancellationToken).ConfigureAwait(false);
+            await client.ConnectOrExplainAsync(new MqttClientOptionsBuilder().WithTcpServer(host, port).WithProtocolVersion(MqttProtocolVersion.V500)
+                .WithClientId($"became-bench-{Guid.NewGuid():N}").WithLogin(login).Build(), host, port, login, cancellationToken).ConfigureAwait(false);
             await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(bench._responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
             return bench;
         }

@@ -77,13 +77,16 @@ public static class PublishCommand
         }.AcceptOnlyFromAmong("accepted", "deployed");
         var timeout = new Option<double>("--timeout") { Description = "seconds --wait waits in all (default 600)", HelpName = "SECONDS", DefaultValueFactory = _ => 600 }.Positive();
 
+        var login = new BrokerLoginOptions();
         var command = new Command("publish", "send tasks to a device over MQTT (checked locally first)")
         {
             broker, device, group, stream, tasks, samples, data, idPrefix, file, taskId, features, topicRoot, wait, timeout,
         };
+        login.AddTo(command);
         command.SetAction(async (parsed, cancellationToken) =>
         {
             var (output, error) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
+            var account = login.Read(parsed);
             string? groupName = parsed.GetValue(group);
             string deviceId = (parsed.GetValue(device), groupName) switch
             {
@@ -109,7 +112,7 @@ public static class PublishCommand
                 : parsed.GetValue(wait) == "deployed" ? PublishWait.Deployed : PublishWait.Accepted;
             try
             {
-                return await TaskPublisher.PublishAsync(host, port, parsed.GetRequiredValue(topicRoot), deviceId, payloads, output, error, waitFor, TimeSpan.FromSeconds(parsed.GetValue(timeout)), cancellationToken).ConfigureAwait(false);
+                return await TaskPublisher.PublishAsync(host, port, parsed.GetRequiredValue(topicRoot), deviceId, payloads, output, error, waitFor, TimeSpan.FromSeconds(parsed.GetValue(timeout)), account, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or MQTTnet.Exceptions.MqttCommunicationException)
             {

@@ -34,6 +34,7 @@ public static class RequestCommands
         {
             var (output, error) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
             var values = target.Read(parsed);
+            var account = target.Login.Read(parsed);
             int? v = parsed.GetValue(version);
             string file = parsed.GetRequiredValue(path);
             byte[] request = v is null ? [] : Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"version\": {v}}}"));
@@ -41,7 +42,7 @@ public static class RequestCommands
             {
                 var (body, got, problem) = values.ContainsKey("--http")
                     ? await HttpAsync(values, v is null ? "/models/current" : string.Create(CultureInfo.InvariantCulture, $"/models/{v}"), null, cancellationToken).ConfigureAwait(false)
-                    : await MqttAsync(values, "models/pull", request, cancellationToken).ConfigureAwait(false);
+                    : await MqttAsync(values, account, "models/pull", request, cancellationToken).ConfigureAwait(false);
                 if (problem is not null)
                 {
                     await error.WriteLineAsync($"became pull: {problem}").ConfigureAwait(false);
@@ -71,6 +72,7 @@ public static class RequestCommands
         {
             var (output, error) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
             var values = target.Read(parsed);
+            var account = target.Login.Read(parsed);
             string file = parsed.GetRequiredValue(requestFile);
             byte[] request;
             try
@@ -86,7 +88,7 @@ public static class RequestCommands
             {
                 var (body, _, problem) = values.ContainsKey("--http")
                     ? await HttpAsync(values, "/infer", request, cancellationToken).ConfigureAwait(false)
-                    : await MqttAsync(values, "infer", request, cancellationToken).ConfigureAwait(false);
+                    : await MqttAsync(values, account, "infer", request, cancellationToken).ConfigureAwait(false);
                 await (problem is null ? output : error).WriteLineAsync(problem is null ? Encoding.UTF8.GetString(body) : $"became infer: {problem}").ConfigureAwait(false);
                 return problem is null ? ExitCodes.Ok : ExitCodes.Failure;
             }
@@ -99,7 +101,11 @@ public static class RequestCommands
         return command;
     }
 
-    /// <summary>The device to ask: --http URL [--token T], or --broker HOST:PORT --device ID [--topic-root R].</summary>
+    /// <summary>Where a device answers this client's requests: under the device's own topics, where a fleet ACL lets only
+    /// that device publish (deploy/fleet/acl) and an operator read.</summary>
+    internal static string ResponseTopic(string topicRoot, string device) => $"{topicRoot}/{device}/replies/cli-{Guid.NewGuid():N}";
+
+    /// <summary>The device to ask: --http URL [--token T], or --broker HOST:PORT --device ID [--topic-root R] [--username U].</summary>
     private sealed class TargetOptions
     {
         private readonly Option<string> _http = CommonOptions.Http();
@@ -108,6 +114,9 @@ public static class RequestCommands
         private readonly Option<string> _device = CommonOptions.Device();
         private readonly Option<string> _topicRoot = CommonOptions.TopicRoot();
 
+        /// <summary>The account on a secured broker (with --broker).</summary>
+        public BrokerLoginOptions Login { get; } = new();
+
         public void AddTo(Command command)
         {
             command.Options.Add(_http);
@@ -115,6 +124,7 @@ public static class RequestCommands
             command.Options.Add(_broker);
             command.Options.Add(_device);
             command.Options.Add(_topicRoot);
+            Login.AddTo(command);
         }
 
         /// <summary>The given values by flag; throws <see cref="UsageException"/> unless one complete target is given.</summary>
@@ -161,7 +171,7 @@ public static class RequestCommands
     }
 
     /// <summary>One MQTT 5 request to --device on --broker: the reply's body, its version property, or its error ("code: body").</summary>
-    internal static async Task<(byte[] Body, string? Version, string? Error)> MqttAsync(Dictionary<string, string> values, string suffix, byte[] payload, CancellationToken cancellationToken, TimeSpan? timeout = null)
+    internal static async Task<(byte[] Body, string? Version, string? Error)> MqttAsync(Dictionary<string, string> values, BrokerLogin? login, string suffix, byte[] payload, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         string broker = values.GetValueOrDefault("--broker") ?? throw new IOException("--broker HOST:PORT (or --http URL) is required.");
         string device = values.GetValueOrDefault("--device") ?? throw new IOException("--device ID is required.");
@@ -178,14 +188,15 @@ public static class RequestCommands
 
             return Task.CompletedTask;
         };
-        await client.ConnectAsync(new MqttClientOptionsBuilder()
+        var options = new MqttClientOptionsBuilder()
             .WithTcpServer(host, port)
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithClientId($"became-cli-{Guid.NewGuid():N}")
+            .WithLogin(login)
             .Build()
-            .WithPayloadSizedBuffers(), cancellationToken).ConfigureAwait(false);
-        // Under the device's own topics, where a fleet ACL lets only that device publish (deploy/fleet/acl).
-        string responseTopic = $"{values["--topic-root"]}/{device}/replies/cli-{Guid.NewGuid():N}";
+            .WithPayloadSizedBuffers();
+        await client.ConnectOrExplainAsync(options, host, port, login, cancellationToken).ConfigureAwait(false);
+        string responseTopic = ResponseTopic(values["--topic-root"], device);
         await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
         await client.PublishAsync(new MqttApplicationMessageBuilder()
             .WithTopic($"{values["--topic-root"]}/{device}/{suffix}")

@@ -6,6 +6,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using Became.Agent.Mqtt;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
@@ -33,16 +34,19 @@ public static class StatusCommand
         var watch = new Option<bool>("--watch", "-w") { Description = "keep following the status and print it again on every change (Ctrl-C ends)" };
         var json = new Option<bool>("--json") { Description = "print the status JSON as the device sends it (with --watch one line per change)" };
         var timeout = new Option<double>("--timeout") { Description = "seconds to wait for the first status", HelpName = "SECONDS", DefaultValueFactory = _ => 10 }.Positive();
+        var login = new BrokerLoginOptions();
         var command = new Command("status", "show a device's state, model version, queue and accuracy per task (MQTT retained status, or HTTP GET /status)")
         {
             http, token, broker, device, topicRoot, watch, json, timeout,
         };
+        login.AddTo(command);
         command.SetAction(async (parsed, cancellationToken) =>
         {
             var (output, error) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
             string? url = parsed.GetValue(http);
             string? address = parsed.GetValue(broker);
             string? id = parsed.GetValue(device);
+            var account = login.Read(parsed);
             if ((url is null) == (address is null))
             {
                 throw new UsageException("give --broker HOST:PORT with --device ID, or --http URL (one of them)");
@@ -57,7 +61,7 @@ public static class StatusCommand
             var wait = TimeSpan.FromSeconds(parsed.GetValue(timeout));
             return url is not null
                 ? await HttpAsync(view, url, parsed.GetValue(token), parsed.GetValue(watch), wait, error, cancellationToken).ConfigureAwait(false)
-                : await MqttAsync(view, address!, id!, parsed.GetRequiredValue(topicRoot), parsed.GetValue(watch), wait, error, cancellationToken).ConfigureAwait(false);
+                : await MqttAsync(view, address!, id!, account, parsed.GetRequiredValue(topicRoot), parsed.GetValue(watch), wait, error, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -142,7 +146,7 @@ public static class StatusCommand
     private static string Number(JsonElement e, string name) =>
         e.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetRawText() : "?";
 
-    private static async Task<int> MqttAsync(StatusView view, string address, string device, string root, bool watch, TimeSpan wait, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<int> MqttAsync(StatusView view, string address, string device, BrokerLogin? login, string root, bool watch, TimeSpan wait, TextWriter error, CancellationToken cancellationToken)
     {
         var (host, port) = BrokerAddress.Parse(address);
         string topic = $"{root}/{device}/status";
@@ -173,12 +177,13 @@ public static class StatusCommand
             connecting.CancelAfter(wait);
             try
             {
-                await client.ConnectAsync(new MqttClientOptionsBuilder()
+                await client.ConnectOrExplainAsync(new MqttClientOptionsBuilder()
                     .WithTcpServer(host, port)
                     .WithProtocolVersion(MqttProtocolVersion.V500)
                     .WithClientId($"became-status-{Guid.NewGuid():N}")
                     .WithCleanStart()
-                    .Build(), connecting.Token).ConfigureAwait(false);
+                    .WithLogin(login)
+                    .Build(), host, port, login, connecting.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {

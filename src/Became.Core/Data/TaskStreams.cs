@@ -151,22 +151,25 @@ public static class TaskStreams
 
     private static TaskStream Build(string name, ImageClassificationDataset dataset, int taskCount, Func<int, ContinualTask> makeTask)
     {
-        var tasks = new List<ContinualTask>(taskCount);
+        // Tasks are independent (each draws from its own seeded stream), so they are built on every core: most of the
+        // time goes to first touches of the new input arrays' pages, which run in parallel.
+        var tasks = new ContinualTask?[taskCount];
         try
         {
-            for (var task = 0; task < taskCount; task++)
-            {
-                tasks.Add(makeTask(task));
-            }
+            Parallel.For(0, taskCount, task => tasks[task] = makeTask(task));
         }
         catch
         {
             // Free the tensors of the tasks already built; the caller never sees them.
-            tasks.ForEach(t => t.Dispose());
+            foreach (var built in tasks)
+            {
+                built?.Dispose();
+            }
+
             throw;
         }
 
-        return new TaskStream(name, tasks, new long[] { dataset.PixelsPerImage });
+        return new TaskStream(name, tasks.Select(t => t!).ToList(), new long[] { dataset.PixelsPerImage });
     }
 
     private static void CheckFraction(double validationFraction)

@@ -13,6 +13,7 @@ namespace Became.Agent.Deployment;
 public sealed class DeviceStatus(AgentStore store, DeployedModel deployed, TimeProvider time, IOptions<AgentOptions>? options = null)
 {
     private readonly IReadOnlyList<string>? _groups = options?.Value.Groups is { Length: > 0 } groups ? groups : null;
+    private readonly string? _deviceId = options?.Value.DeviceId;
 
     // One immutable set swapped whole: a reader never sees a state from one write and an error from another.
     private Fields _fields = new(AgentState.Idle, null, null);
@@ -50,7 +51,8 @@ public sealed class DeviceStatus(AgentStore store, DeployedModel deployed, TimeP
             time.GetUtcNow(),
             AccuracyOf(snapshot),
             state is null || state == AgentState.Training ? fields.Progress : null,
-            _groups);
+            _groups,
+            _deviceId);
     }
 
     // The status must go out even while the store cannot be read (a full disk): then it shows the last known length.

@@ -49,7 +49,7 @@ public sealed class BrokerEndpoint(IOptions<AgentOptions> options, ILoggerFactor
         Password = _options.Broker.Password,
         ClientId = _options.Broker.ClientId ?? $"became-{_options.DeviceId}",
         WillTopic = _options.Topic(Topics.Status),
-        WillPayload = Encoding.UTF8.GetString(AgentEvents.OfflineStatus(groups: _options.Groups)),
+        WillPayload = Encoding.UTF8.GetString(AgentEvents.OfflineStatus(groups: _options.Groups, deviceId: _options.DeviceId)),
         WillRetain = true,
         Subscriptions = [_options.Topic(Topics.TasksFilter), _options.Topic(Topics.ModelsPull), _options.Topic(Topics.Infer), _options.Topic(Topics.Rollback), _options.Topic(Topics.Adopt),
             .. _options.Groups.Select(g => _options.GroupTopic(g, Topics.TasksFilter))],

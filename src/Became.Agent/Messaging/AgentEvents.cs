@@ -67,6 +67,6 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
         connection.PublishAsync(_statusTopic, JsonSerializer.SerializeToUtf8Bytes(status, AgentJsonContext.Default.AgentStatus), retain: true, cancellationToken);
 
     /// <summary>The payload of the last will: status offline (with the groups, so the device stays in its group's view).</summary>
-    public static byte[] OfflineStatus(int deployedVersion = 0, IReadOnlyList<string>? groups = null) =>
-        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus(AgentState.Offline, deployedVersion, 0, 0, null, DateTimeOffset.UtcNow, Groups: groups is { Count: > 0 } ? groups : null), AgentJsonContext.Default.AgentStatus);
+    public static byte[] OfflineStatus(int deployedVersion = 0, IReadOnlyList<string>? groups = null, string? deviceId = null) =>
+        JsonSerializer.SerializeToUtf8Bytes(new AgentStatus(AgentState.Offline, deployedVersion, 0, 0, null, DateTimeOffset.UtcNow, Groups: groups is { Count: > 0 } ? groups : null, DeviceId: deviceId), AgentJsonContext.Default.AgentStatus);
 }

@@ -231,9 +231,11 @@ public sealed partial class MqttConnection : IMqttReplies, IAsyncDisposable
 
             dropped = _outbox.Add(message);
 
-            // A failed publication on the current client means that link is suspect: the supervisor
-            // checks it and drains the outbox before direct publishing resumes.
-            if (client is not null && ReferenceEquals(client, _client))
+            // A failed publication means the outbox holds a message again: direct publishing pauses until the
+            // supervisor has drained it in order — also when the link that failed was already replaced by a new one
+            // whose (then empty) outbox flush is over; otherwise later messages would overtake this one, and it would
+            // wait for the next reconnection. On the current client, the failure also makes that link suspect.
+            if (client is not null && _client is not null)
             {
                 _online = false;
             }

@@ -18,6 +18,7 @@ public static class AgentState
 /// <param name="Accuracy">The deployed version's held-out accuracy per task (percent, in head order); null before the first model.</param>
 /// <param name="Progress">The epoch training has reached while a job trains, else null.</param>
 /// <param name="Groups">The device's groups (setting Groups); absent when it has none.</param>
+/// <param name="DeviceId">The device's id, so a status read over HTTP names its device as the MQTT topic does.</param>
 public sealed record AgentStatus(
     string State,
     int DeployedVersion,
@@ -27,7 +28,8 @@ public sealed record AgentStatus(
     DateTimeOffset Time,
     IReadOnlyDictionary<string, double>? Accuracy = null,
     TrainingStatus? Progress = null,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Groups = null);
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Groups = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? DeviceId = null);
 
 /// <summary>How far the job in training is: its stage (1 stable, 2 plastic), the epoch and the schedule's maximum.</summary>
 public sealed record TrainingStatus(int Stage, int Epoch, int Epochs);

@@ -40,6 +40,8 @@ public sealed class EventJsonTests
             JsonSerializer.Serialize(new AgentStatus(AgentState.Idle, 1, 0, 1, null, time), AgentJsonContext.Default.AgentStatus));
         Assert.Equal("""{"state":"training","deployedVersion":1,"queueLength":1,"tasksLearned":1,"lastError":null,"time":"2026-01-02T03:04:05+00:00","accuracy":{"t-0":98.5},"progress":{"stage":2,"epoch":7,"epochs":50}}""",
             JsonSerializer.Serialize(new AgentStatus(AgentState.Training, 1, 1, 1, null, time, new Dictionary<string, double> { ["t-0"] = 98.5 }, new TrainingStatus(2, 7, 50)), AgentJsonContext.Default.AgentStatus));
+        Assert.Equal("""{"state":"idle","deployedVersion":2,"queueLength":0,"tasksLearned":2,"lastError":null,"time":"2026-01-02T03:04:05+00:00","accuracy":null,"progress":null,"groups":["line-1"],"deviceId":"cam-07"}""",
+            JsonSerializer.Serialize(new AgentStatus(AgentState.Idle, 2, 0, 2, null, time, Groups: ["line-1"], DeviceId: "cam-07"), AgentJsonContext.Default.AgentStatus));
         Assert.Equal("""{"version":3,"deployed":false,"queued":true}""", JsonSerializer.Serialize(new RollbackReply(3, false, true), AgentJson.Options));
         Assert.Equal("""{"error":"no_model","message":"none"}""", JsonSerializer.Serialize(new ErrorReply(ErrorCodes.NoModel, "none"), AgentJson.Options));
     }

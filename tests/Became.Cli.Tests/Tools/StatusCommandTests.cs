@@ -116,7 +116,7 @@ public sealed class StatusCommandTests
 
         Assert.True(table.Code == 0, table.Error);
         string[] lines = table.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.Contains($"device         {url}", lines);
+        Assert.Contains($"device         {agent.DeviceId} ({url})", lines);
         Assert.Contains("state          idle", lines);
         Assert.Contains("version        1", lines);
 

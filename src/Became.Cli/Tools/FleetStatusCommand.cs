@@ -14,7 +14,8 @@ namespace Became.Cli.Tools;
 /// filtered by group, as JSON, or followed live.</summary>
 public static class FleetStatusCommand
 {
-    /// <summary>The retained statuses count as all collected once none has come for this long after the subscription.</summary>
+    /// <summary>Where the marker cannot be published (an ACL), the retained statuses count as all collected once none
+    /// has come for this long.</summary>
     internal static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(500);
 
     /// <summary>The longest the collection of retained statuses may take (a broker still sending them after that is slow
@@ -72,6 +73,11 @@ public static class FleetStatusCommand
             .WithLogin(request.Login);
         await client.ConnectOrExplainAsync(builder.Build(), request.Host, request.Port, request.Login, cancellationToken).ConfigureAwait(false);
 
+        // A marker of our own, published once the status subscription stands: the broker queues a subscription's
+        // retained messages as it grants it, so the marker comes after all of them, however slowly they arrive. Under
+        // the username's own topics (the fleet ACL lets every account write became/{itself}/...).
+        string marker = $"{request.TopicRoot}/{request.Login?.Username ?? "fleet-cli"}/fleet-status/{Guid.NewGuid():N}";
+        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(marker, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
         string filter = $"{request.TopicRoot}/+/status";
         var subscribed = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
         if (subscribed.Items.FirstOrDefault()?.ResultCode is not (MqttClientSubscribeResultCode.GrantedQoS0 or MqttClientSubscribeResultCode.GrantedQoS1 or MqttClientSubscribeResultCode.GrantedQoS2))
@@ -79,17 +85,22 @@ public static class FleetStatusCommand
             throw new IOException($"the broker refused the subscription to {filter} ({subscribed.Items.FirstOrDefault()?.ResultCode}); an operator account may read it");
         }
 
+        var published = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(marker).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
+        bool markerSent = published.IsSuccess;
         var devices = new SortedDictionary<string, DeviceLine>(StringComparer.Ordinal);
-
-        // Retained statuses come right after the subscription; they are all here once the broker has been quiet a while.
         var collection = DateTime.UtcNow + MaxCollection;
         while (DateTime.UtcNow < collection)
         {
-            using var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            quiet.CancelAfter(Min(Quiet, collection - DateTime.UtcNow));
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            wait.CancelAfter(markerSent ? collection - DateTime.UtcNow : Min(Quiet, collection - DateTime.UtcNow));
             try
             {
-                var message = await received.Reader.ReadAsync(quiet.Token).ConfigureAwait(false);
+                var message = await received.Reader.ReadAsync(wait.Token).ConfigureAwait(false);
+                if (message.Topic == marker)
+                {
+                    break;
+                }
+
                 Apply(devices, message, request.TopicRoot);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

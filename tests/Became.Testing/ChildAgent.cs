@@ -134,11 +134,31 @@ internal sealed class ChildAgent : IAsyncDisposable
     /// <summary>The process's resident set size now (VmRSS), in bytes.</summary>
     public long RssBytes() => ProcStatusBytes("VmRSS:");
 
-    private long ProcStatusBytes(string field)
+    private long ProcStatusBytes(string field) =>
+        ProcStatusBytes(_process?.Id ?? throw new InvalidOperationException("The agent is not running."), field);
+
+    /// <summary>A size field of /proc/{pid}/status (VmRSS:, VmHWM:), in bytes.</summary>
+    internal static long ProcStatusBytes(int pid, string field)
     {
-        int pid = _process?.Id ?? throw new InvalidOperationException("The agent is not running.");
         string line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    /// <summary>Kills a child process that is still running, waits for it, and disposes it (null: nothing to do).</summary>
+    internal static async Task EndAsync(Process? process)
+    {
+        if (process is null)
+        {
+            return;
+        }
+
+        if (!process.HasExited)
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+        }
+
+        process.Dispose();
     }
 
     /// <summary>Waits until the agent reports that it reached its pause point.</summary>
@@ -179,18 +199,8 @@ internal sealed class ChildAgent : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_process is { } process)
-        {
-            _process = null;
-            if (!process.HasExited)
-            {
-                process.Kill();
-                await process.WaitForExitAsync();
-            }
-
-            process.Dispose();
-        }
-
+        await EndAsync(_process);
+        _process = null;
         if (_observer.IsConnected)
         {
             await _observer.DisconnectAsync();

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 
 namespace Became.Agent.Tests.Fleet;
 
@@ -92,25 +91,13 @@ internal sealed class FleetMember : IAsyncDisposable
     public (long Rss, long Peak) Memory()
     {
         int pid = _process?.Id ?? throw new InvalidOperationException($"{DeviceId} is not running.");
-        long Read(string key) => long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(key, StringComparison.Ordinal))
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-        return (Read("VmRSS:"), Read("VmHWM:"));
+        return (ChildAgent.ProcStatusBytes(pid, "VmRSS:"), ChildAgent.ProcStatusBytes(pid, "VmHWM:"));
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (_process is { } process)
-        {
-            _process = null;
-            if (!process.HasExited)
-            {
-                process.Kill();
-                await process.WaitForExitAsync();
-            }
-
-            process.Dispose();
-        }
-
+        await ChildAgent.EndAsync(_process);
+        _process = null;
         File.Delete(PauseMarker);
         try
         {

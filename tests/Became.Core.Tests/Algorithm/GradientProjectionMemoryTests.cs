@@ -97,22 +97,27 @@ public sealed class GradientProjectionMemoryTests
     {
         // Width 20, thirty tasks of random 20 x 40 float32 representations with a spread spectrum, and a
         // threshold that rises to the cap: the basis fills the space (rank 20 from task 20 on) and must stop
-        // there. UᵀU − I stays within 1e-6 throughout (measured about 1e-14: float64 SVDs).
+        // there. UᵀU − I stays within 1e-6 throughout (measured about 1e-14: float64 SVDs). A spread spectrum
+        // may put 60% of the first task's energy in one direction, and the reference rule then keeps none
+        // (rank 0, no basis yet): about half of all draws do, so the draws come from a generator of the test's own.
         using var scope = NewDisposeScope();
-        manual_seed(10);
+        using var generator = new Generator(10);
         const int width = 20;
         using var memory = new GradientProjectionMemory([width], new GpmOptions { Thresholds = [0.6], ThresholdIncrement = 0.02 });
         var ranks = new List<int>();
         for (int task = 0; task < 30; task++)
         {
-            var scales = exp(randn(width, 1) * 1.5);
-            var r = (randn(width, 40) * scales).to_type(ScalarType.Float32);
+            var scales = exp(randn([width, 1], generator: generator) * 1.5);
+            var r = (randn([width, 40], generator: generator) * scales).to_type(ScalarType.Float32);
             int rank = memory.Update([r], task)[0];
             ranks.Add(rank);
 
-            Assert.InRange(rank, 1, width);
-            Assert.Equal(rank, (int)memory.Basis(0)!.shape[1]);
-            Assert.True(OrthonormalityError(memory.Basis(0)!) < 1e-6, $"task {task}: UᵀU − I = {OrthonormalityError(memory.Basis(0)!):E2}");
+            Assert.InRange(rank, 0, width);
+            Assert.Equal(rank, memory.Basis(0) is { } basis ? (int)basis.shape[1] : 0);
+            if (rank > 0)
+            {
+                Assert.True(OrthonormalityError(memory.Basis(0)!) < 1e-6, $"task {task}: UᵀU − I = {OrthonormalityError(memory.Basis(0)!):E2}");
+            }
         }
 
         Assert.Equal(width, ranks[^1]);

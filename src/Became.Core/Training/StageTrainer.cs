@@ -206,93 +206,36 @@ public sealed class StageTrainer
 
     /// <summary>
     /// The epoch's steps through <see cref="IFusedSgdStep"/>. The first layer's projected inputs x P depend only on
-    /// the data and the task's fixed basis, so they are computed for blocks of <see cref="BlockBatches"/> batches at
-    /// once (one large GEMM instead of a hundred skinny ones), the next block on a second thread while this one
-    /// trains when <paramref name="prefetch"/> (the process has a second core to spare).
+    /// the data and the task's fixed basis, so they are computed a chunk of <see cref="ChunkBatches"/> batches at
+    /// once (one GEMM instead of many skinny ones), ahead of the steps on a second thread when
+    /// <paramref name="prefetch"/> (the process has a second core to spare).
     /// </summary>
     private static void RunFusedSteps(IFusedSgdStep fused, ILayerInputProjection? projector, EpochRows rows, int head, double lr, Tensor lossTotal, List<(int Start, int Size)> ranges, bool prefetch, CancellationToken cancellationToken)
     {
-        var blocks = ranges.Chunk(BlockBatches).Select(c => (Start: c[0].Start, Length: c[^1].Start + c[^1].Size - c[0].Start)).ToList();
-        Task<Tensor?>? pending = null;
-        Tensor? projected = null;
-        try
+        var chunks = ranges.Chunk(ChunkBatches).Select(c => (c[0].Start, c[^1].Start + c[^1].Size - c[0].Start)).ToList();
+        using var projected = projector is null ? null : new ProjectedInputChunks(projector, rows, chunks, prefetch);
+        int range = 0;
+        for (int c = 0; c < chunks.Count; c++)
         {
-            int range = 0;
-            for (int b = 0; b < blocks.Count; b++)
+            var (chunkStart, chunkLength) = chunks[c];
+            var chunkInputs = projected?.Take(c);
+            for (; range < ranges.Count && ranges[range].Start < chunkStart + chunkLength; range++)
             {
-                var (blockStart, blockLength) = blocks[b];
-                projected?.Dispose();
-                projected = projector is null ? null
-                    : pending is not null ? pending.GetAwaiter().GetResult()
-                    : ProjectBlock(projector, rows, blockStart, blockLength);
-                pending = null;
-                if (projector is not null && b + 1 < blocks.Count)
-                {
-                    var next = blocks[b + 1];
-                    pending = prefetch
-                        ? Task.Run(() => ProjectBlock(projector, rows, next.Start, next.Length, singleThread: true))
-                        : null;
-                }
+                cancellationToken.ThrowIfCancellationRequested();
+                var (start, size) = ranges[range];
+                var (x, y) = rows.Batch(start, size);
+                using var batchInputs = x;
+                using var batchLabels = y;
+                using var px = chunkInputs?.narrow(0, start - chunkStart, size);
+                fused.SgdStep(x, px, y, head, lr, lossTotal);
+            }
 
-                for (; range < ranges.Count && ranges[range].Start < blockStart + blockLength; range++)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var (start, size) = ranges[range];
-                    var (x, y) = rows.Batch(start, size);
-                    using var batchInputs = x;
-                    using var batchLabels = y;
-                    using var px = projected?.narrow(0, start - blockStart, size);
-                    fused.SgdStep(x, px, y, head, lr, lossTotal);
-                }
-            }
-        }
-        finally
-        {
-            // A cancelled epoch still waits for the block in flight, then frees it.
-            try
-            {
-                pending?.GetAwaiter().GetResult()?.Dispose();
-            }
-            finally
-            {
-                projected?.Dispose();
-            }
+            projected?.Release(c);
         }
     }
 
-    /// <summary>Batches per block of first-layer inputs projected at once.</summary>
-    private const int BlockBatches = 100;
-
-    private static Tensor? ProjectBlock(ILayerInputProjection projector, EpochRows rows, int start, int length, bool singleThread = false)
-    {
-        if (singleThread)
-        {
-            // The worker's one intra-op thread: the training thread has the other core.
-            set_num_threads(1);
-        }
-
-        using var noGrad = no_grad();
-        using var block = rows.Inputs(start, length);
-        return projector.ProjectInput(0, block)?.DetachFromDisposeScope();
-    }
-
-    /// <summary>The rows of an epoch in its shuffled order, gathered a batch (or a block) at a time.</summary>
-    private sealed class EpochRows(LabelledSet set, Tensor order)
-    {
-        /// <summary>Inputs of positions [start, start + length) of the order.</summary>
-        public Tensor Inputs(int start, int length)
-        {
-            using var indices = order.narrow(0, start, length);
-            return set.Inputs.index_select(0, indices);
-        }
-
-        /// <summary>Inputs and labels of positions [start, start + length) of the order.</summary>
-        public (Tensor Inputs, Tensor Labels) Batch(int start, int length)
-        {
-            using var indices = order.narrow(0, start, length);
-            return (set.Inputs.index_select(0, indices), set.Labels.index_select(0, indices));
-        }
-    }
+    /// <summary>Batches per chunk of first-layer inputs projected at once.</summary>
+    private const int ChunkBatches = 20;
 }
 
 /// <summary>Training produced non-finite losses and no usable weights (e.g. a learning rate far too high).</summary>

@@ -174,14 +174,17 @@ public sealed class ServingTests
         await agent.WaitForAsync("model.deployed", "s1", Patience);
         string after = JsonDocument.Parse((await RequestAsync(agent, "infer", request)).Payload.ToArray()).RootElement.GetProperty("probabilities").GetRawText();
 
+        // The job that deployed s1 may still be finishing (its model.deployed comes before the job ends): then the
+        // rollback is queued and applied as it ends, and its own model.deployed says when.
         var reply = await RequestAsync(agent, "cmd/rollback", Encoding.UTF8.GetBytes("{\"version\": 1}"));
+        await agent.WaitForEventAsync(e => AgentHarness.Type(e) == "model.deployed" && e.TryGetProperty("rollback", out var r) && r.GetBoolean(), Patience, "the rollback's model.deployed");
         string rolledBack = JsonDocument.Parse((await RequestAsync(agent, "infer", request)).Payload.ToArray()).RootElement.GetProperty("probabilities").GetRawText();
 
         Assert.NotEqual(before, after);
         Assert.Equal(before, rolledBack);
         Assert.Equal(1, agent.Deployed.Current.Version);
-        Assert.True(JsonDocument.Parse(reply.Payload.ToArray()).RootElement.GetProperty("deployed").GetBoolean());
-        Assert.Contains(agent.Events, e => AgentHarness.Type(e) == "model.deployed" && e.TryGetProperty("rollback", out var r) && r.GetBoolean());
+        var answer = JsonDocument.Parse(reply.Payload.ToArray()).RootElement;
+        Assert.True(answer.GetProperty("deployed").GetBoolean() || answer.GetProperty("queued").GetBoolean());
     }
 
     [Fact]

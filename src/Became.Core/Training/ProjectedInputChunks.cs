@@ -12,7 +12,7 @@ namespace Became.Core.Training;
 internal sealed class ProjectedInputChunks : IDisposable
 {
     /// <summary>Chunks the worker may run ahead of the training thread (bounds the memory held).</summary>
-    private const int Ahead = 10;
+    private const int Ahead = 5;
 
     private readonly ILayerInputProjection _projector;
     private readonly EpochRows _rows;

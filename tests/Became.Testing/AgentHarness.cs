@@ -8,6 +8,7 @@ using Became.Core.Data;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using MQTTnet;
+using MQTTnet.Exceptions;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
@@ -102,11 +103,7 @@ public sealed class AgentHarness : IAsyncDisposable
     {
         await StopAgentAsync();
         await StartAgentAsync(externalPort, epochs);
-        if (_observer.IsConnected)
-        {
-            await _observer.DisconnectAsync();
-        }
-
+        await DisconnectObserverAsync();
         await ObserveAsync();
     }
 
@@ -163,13 +160,27 @@ public sealed class AgentHarness : IAsyncDisposable
 
     public static string Type(JsonElement e) => e.GetProperty("type").GetString()!;
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Ends the observer's session. When the agent (and with it the embedded broker) has stopped, the
+    /// client may not have noticed the closed socket yet, and its DISCONNECT meets a broken pipe: nothing to end.</summary>
+    private async Task DisconnectObserverAsync()
     {
-        if (_observer.IsConnected)
+        if (!_observer.IsConnected)
+        {
+            return;
+        }
+
+        try
         {
             await _observer.DisconnectAsync();
         }
+        catch (MqttCommunicationException)
+        {
+        }
+    }
 
+    public async ValueTask DisposeAsync()
+    {
+        await DisconnectObserverAsync();
         _observer.Dispose();
         await StopAgentAsync();
         try

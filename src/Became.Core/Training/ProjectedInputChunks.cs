@@ -160,7 +160,7 @@ internal sealed class ProjectedInputChunks : IDisposable
         using var noGrad = no_grad();
         var (start, length) = _chunks[chunk];
         var block = _rows.Inputs(start, length);
-        return _projector.ProjectInput(0, block)?.MoveToOuterDisposeScope();
+        return _projector.ProjectInput(0, block)?.DetachFromDisposeScope();
     }
 
     private void Store(int chunk, Tensor? result)

@@ -34,7 +34,9 @@ staging="$prefix/share/.became-install.$$"
 trap 'rm -rf "$staging"' EXIT
 
 # Publish into a staging folder first: a failed build leaves the installed version untouched.
-publish=(dotnet publish "$repo/src/Became.Cli/Became.Cli.csproj" -c Release -o "$staging" --nologo -v quiet)
+# ReadyToRun: the assemblies are compiled ahead, so every command starts without JIT-compiling its code paths
+# (`became publish` of a 12,000-image task: 0.32 s instead of 0.37 s; mosquitto_pub sends the same file in 0.19 s).
+publish=(dotnet publish "$repo/src/Became.Cli/Became.Cli.csproj" -c Release -o "$staging" --nologo -v quiet -p:PublishReadyToRun=true)
 if [[ -n "$backend" ]]; then publish+=("-p:TorchBackend=$backend"); fi
 echo "publishing src/Became.Cli (Release${backend:+, TorchBackend=$backend}) ..."
 "${publish[@]}"

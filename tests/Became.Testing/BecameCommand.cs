@@ -4,9 +4,13 @@ namespace Became.Testing;
 internal static class BecameCommand
 {
     /// <summary>Exit 2 with exactly one line on stderr that contains every fragment, and no stack trace.</summary>
-    internal static void AssertUsageError((int Code, string Output, string Error) result, params string[] fragments)
+    internal static void AssertUsageError((int Code, string Output, string Error) result, params string[] fragments) =>
+        AssertOneLineError(result, 2, fragments);
+
+    /// <summary>Exit <paramref name="code"/> with exactly one line on stderr that contains every fragment, and no stack trace.</summary>
+    internal static void AssertOneLineError((int Code, string Output, string Error) result, int code, params string[] fragments)
     {
-        Assert.True(result.Code == 2, $"exit {result.Code}\n{result.Error}");
+        Assert.True(result.Code == code, $"exit {result.Code}\n{result.Output}\n{result.Error}");
         string[] lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{result.Error}");
         Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);

@@ -77,17 +77,8 @@ public sealed partial class BrokerCredentialsTests(BrokerCredentialsTests.Secure
         BecameCommand.AssertUsageError(await CommandLineTests.RunAsync([.. Arguments(command), "--password", "secret"]), "--password needs --username");
     }
 
-    private static void AssertRefused((int Code, string Output, string Error) result, params string[] fragments)
-    {
-        Assert.True(result.Code == 1, $"exit {result.Code}\n{result.Output}\n{result.Error}");
-        string[] lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{result.Error}");
-        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
-        foreach (string fragment in fragments)
-        {
-            Assert.Contains(fragment, lines[0], StringComparison.Ordinal);
-        }
-    }
+    private static void AssertRefused((int Code, string Output, string Error) result, params string[] fragments) =>
+        BecameCommand.AssertOneLineError(result, 1, fragments);
 
     [System.Text.RegularExpressions.GeneratedRegex("\"deployedVersion\"\\s*:\\s*1\\b")]
     private static partial System.Text.RegularExpressions.Regex VersionOne();

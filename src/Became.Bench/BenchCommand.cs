@@ -118,8 +118,8 @@ public static class BenchCommand
             var tasks = options.Tasks is int n && n < stream.Tasks.Count ? new TaskStream(stream.Name, stream.Tasks.Take(n).ToList(), stream.InputShape) : stream;
             foreach (var method in options.Methods)
             {
-                // The streams' inputs are flat pixels; AlexNet reads them as the dataset's one-channel images.
-                long[] shape = options.Model.Architecture == Architecture.Mlp ? stream.InputShape : [1, dataset.Height, dataset.Width];
+                // The streams' inputs are flat pixels; a family that takes images reads them as the dataset's one-channel images.
+                long[] shape = options.Model.Family.TakesImages ? [1, dataset.Height, dataset.Width] : stream.InputShape;
                 var result = ContinualExperiment.Run(tasks, options.LearnerFor(method), () => options.Model.Create(shape, device.Device), seed, display, cancellationToken);
                 display.Clear();
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -100,21 +100,23 @@ internal sealed class BenchCommandLine
 
         training.Validate();
         var spec = ModelSpec.Parse(parsed.GetValue(_model)!, o.Hidden);
-        if (spec.Architecture == Architecture.AlexNet)
-        {
-            // The reference's conv GPM settings unless given.
-            o = o with
-            {
-                Thresholds = thresholdsGiven ? o.Thresholds : ReferenceProtocol.AlexNet.Thresholds,
-                ThresholdIncrement = incrementGiven ? o.ThresholdIncrement : ReferenceProtocol.AlexNet.ThresholdIncrement,
-                LayerSamples = o.LayerSamples ?? ReferenceProtocol.AlexNet.LayerSamples,
+        var defaults = spec.Family.MemoryDefaults;
 
-                // Batch norm couples a batch's samples: there is no per-sample gradient, so the Fisher is the batch estimator.
-                Fisher = FisherEstimator.Batch,
-            };
+        // The family's paper GPM settings unless given.
+        o = o with
+        {
+            Thresholds = thresholdsGiven ? o.Thresholds : defaults.Thresholds,
+            ThresholdIncrement = incrementGiven ? o.ThresholdIncrement : defaults.ThresholdIncrement,
+            LayerSamples = o.LayerSamples ?? defaults.LayerSamples,
+        };
+
+        // Batch norm couples a batch's samples: without a per-sample gradient the Fisher is the batch estimator.
+        if (!spec.Family.Capabilities.HasFlag(NetworkCapabilities.ExactFisher))
+        {
+            o = o with { Fisher = FisherEstimator.Batch };
         }
 
-        int layers = spec.Architecture == Architecture.AlexNet ? ModelSpec.AlexNetMemorySamples.Count : o.Hidden.Count;
+        int layers = spec.SharedLayerCount;
         new GpmOptions { Thresholds = o.Thresholds, LayerSamples = o.LayerSamples, Samples = o.MemorySamples, ScaleCoefficient = o.SgpScale }.Validate(layers);
         return o with { Training = training, Model = spec };
     }

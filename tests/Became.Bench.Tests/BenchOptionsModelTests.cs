@@ -12,7 +12,7 @@ public sealed class BenchOptionsModelTests
     {
         var options = BenchOptions.Parse(["--model", "alexnet:0.25"]);
 
-        Assert.Equal(Architecture.AlexNet, options.Model.Architecture);
+        Assert.Same(NetworkFamilies.AlexNet, options.Model.Family);
         Assert.Equal(0.25, options.Model.Width);
         Assert.Equal([0.97], options.Thresholds);
         Assert.Equal(0.003, options.ThresholdIncrement);

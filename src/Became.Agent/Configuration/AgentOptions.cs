@@ -112,11 +112,15 @@ public sealed class ModelOptions
     /// <summary>The network to build; throws <see cref="ArgumentException"/> for an unknown architecture.</summary>
     public ModelSpec Spec => ModelSpec.Parse(Architecture, HiddenSizes);
 
-    /// <summary>Whether <see cref="Architecture"/> names the AlexNet (without parsing its width).</summary>
-    public bool IsAlexNet => Architecture.Trim().StartsWith("alexnet", StringComparison.OrdinalIgnoreCase);
+    /// <summary>The configured family, or null when <see cref="Architecture"/> does not read (the validator says so).</summary>
+    public INetworkFamily? Family => TrySpec()?.Family;
 
-    /// <summary>Shared layers the memory keeps a basis for: the MLP's hidden layers, or AlexNet's five.</summary>
-    public int SharedLayerCount => IsAlexNet ? ModelSpec.AlexNetMemorySamples.Count : HiddenSizes.Length;
+    /// <summary>Shared layers the memory keeps a basis for (the family's count; the MLP's hidden layers when the
+    /// architecture does not read).</summary>
+    public int SharedLayerCount => TrySpec()?.SharedLayerCount ?? HiddenSizes.Length;
+
+    /// <summary>The paper's GPM defaults of the configured family (the MLP's when the architecture does not read).</summary>
+    public MemoryDefaults MemoryDefaults => (Family ?? NetworkFamilies.Mlp).MemoryDefaults;
 
     /// <summary>Builds the configured network.</summary>
     public IContinualNetwork CreateNetwork(TorchSharp.torch.Device? device = null, long? seed = null) =>
@@ -128,6 +132,18 @@ public sealed class ModelOptions
     public double NormalizationStd { get; set; } = ReferenceProtocol.NormalizationStd;
 
     public int Features => InputShape.Aggregate(1, (a, b) => a * b);
+
+    private ModelSpec? TrySpec()
+    {
+        try
+        {
+            return Spec;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
 }
 
 /// <summary>How each task is learned.</summary>
@@ -146,11 +162,11 @@ public sealed class TrainingDefaults
 
     public int MemorySamples { get; set; } = ReferenceProtocol.Mlp.MemorySamples;
 
-    /// <summary>Samples per shared layer's representation matrix; empty = <see cref="MemorySamples"/> for an MLP,
-    /// the reference's 24, 100, 100, 125, 125 for AlexNet.</summary>
+    /// <summary>Samples per shared layer's representation matrix; empty = the family's default (none for an MLP:
+    /// <see cref="MemorySamples"/> everywhere; the reference's 24, 100, 100, 125, 125 for AlexNet).</summary>
     public int[] LayerSamples { get; set; } = [];
 
-    /// <summary>Added to every threshold per task; unset = 0 for an MLP, 0.003 for AlexNet (the reference's).</summary>
+    /// <summary>Added to every threshold per task; unset = the family's default (0 for an MLP, 0.003 for AlexNet).</summary>
     public double? ThresholdIncrement { get; set; }
 
     /// <summary>gpm (full projection) or sgp (importance-scaled projection).</summary>
@@ -175,8 +191,8 @@ public sealed class TrainingDefaults
         {
             Thresholds = Thresholds,
             Samples = MemorySamples,
-            LayerSamples = LayerSamples.Length > 0 ? LayerSamples : model.IsAlexNet ? ReferenceProtocol.AlexNet.LayerSamples : null,
-            ThresholdIncrement = ThresholdIncrement ?? (model.IsAlexNet ? ReferenceProtocol.AlexNet.ThresholdIncrement : ReferenceProtocol.Mlp.ThresholdIncrement),
+            LayerSamples = LayerSamples.Length > 0 ? LayerSamples : model.MemoryDefaults.LayerSamples,
+            ThresholdIncrement = ThresholdIncrement ?? model.MemoryDefaults.ThresholdIncrement,
             Projection = Projection == "sgp" ? ProjectionKind.Sgp : ProjectionKind.Gpm,
             ScaleCoefficient = SgpScale,
         },
@@ -247,13 +263,11 @@ public sealed class AgentOptionsDefaults : Microsoft.Extensions.Options.IPostCon
 {
     public static readonly int[] InputShape = [784];
     public static readonly int[] HiddenSizes = [.. ReferenceProtocol.Mlp.HiddenSizes];
-    public static readonly double[] Thresholds = [.. ReferenceProtocol.Mlp.Thresholds];
-    public static readonly double[] AlexNetThresholds = [.. ReferenceProtocol.AlexNet.Thresholds];
 
     public void PostConfigure(string? name, AgentOptions options)
     {
         if (options.Model.InputShape.Length == 0) options.Model.InputShape = [.. InputShape];
         if (options.Model.HiddenSizes.Length == 0) options.Model.HiddenSizes = [.. HiddenSizes];
-        if (options.Training.Thresholds.Length == 0) options.Training.Thresholds = options.Model.IsAlexNet ? [.. AlexNetThresholds] : [.. Thresholds];
+        if (options.Training.Thresholds.Length == 0) options.Training.Thresholds = [.. options.Model.MemoryDefaults.Thresholds];
     }
 }

@@ -1,5 +1,6 @@
 using Became.Core.Models;
 using Became.Core.Native;
+using Became.Core.Projection;
 using Became.Core.Training;
 using Microsoft.Extensions.Options;
 
@@ -45,21 +46,17 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Training.Epochs >= 1, "Training:Epochs must be at least 1.");
         Check(options.Training.BatchSize >= 1, "Training:BatchSize must be at least 1.");
         Check(options.Training.LearningRate > 0 && double.IsFinite(options.Training.LearningRate), "Training:LearningRate must be a positive number.");
-        Check(IsArchitecture(options.Model.Architecture), $"Model:Architecture '{options.Model.Architecture}' is not mlp, alexnet or alexnet:W (W a positive width multiplier).");
-        if (options.Model.IsAlexNet)
+        Check(options.Model.Family is not null, $"Model:Architecture '{options.Model.Architecture}' is not {string.Join(", ", NetworkFamilies.All.Select(f => f.Syntax))} (width a positive multiplier).");
+        if (options.Model.Family is { } family && options.Model.InputShape.All(d => d > 0) && family.CheckInputShape(options.Model.InputShape.Select(d => (long)d).ToArray()) is { } shapeProblem)
         {
-            var shape = options.Model.InputShape;
-            Check(shape.Length is 2 or 3 && AlexNet.Fits(shape[^2], shape[^1]), $"Model:InputShape [{string.Join(", ", shape)}] is not an image AlexNet can take: [channels, height, width] or [height, width], at least 19 x 19 (e.g. [1, 28, 28]).");
+            errors.Add($"Model:InputShape: {shapeProblem}");
         }
 
         int layers = options.Model.SharedLayerCount;
-        Check(options.Training.Thresholds.Length is 1 || options.Training.Thresholds.Length == layers, $"Training:Thresholds needs 1 or {layers} values (one per shared layer).");
-        Check(options.Training.LayerSamples.Length is 0 || options.Training.LayerSamples.Length == layers && options.Training.LayerSamples.All(n => n >= 1), $"Training:LayerSamples needs none or {layers} positive counts (one per shared layer).");
         Check(options.Training.ThresholdIncrement is null or (>= 0 and < 1), "Training:ThresholdIncrement must lie in [0, 1).");
         Check(options.Training.Projection is "gpm" or "sgp", $"Training:Projection '{options.Training.Projection}' is not gpm or sgp.");
         Check(options.Training.SgpScale > 0 && double.IsFinite(options.Training.SgpScale), "Training:SgpScale must be a positive number.");
-        Check(options.Training.Thresholds.All(t => t is > 0 and < 1), "Training:Thresholds must lie strictly between 0 and 1.");
-        Check(options.Training.MemorySamples >= 1, "Training:MemorySamples must be at least 1.");
+        errors.AddRange(MemoryProblems(options, layers));
         Check(options.Training.Fisher is "exact" or "batch", $"Training:Fisher '{options.Training.Fisher}' is not exact or batch.");
         Check(options.Training.Threads >= 1, "Training:Threads must be at least 1.");
         Check(options.Limits.MaxPayloadBytes >= 1024, "Limits:MaxPayloadBytes must be at least 1024.");
@@ -89,16 +86,32 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
             && uri.Host.Length > 0 && uri.AbsolutePath == "/";
     }
 
-    private static bool IsArchitecture(string text)
+    // Core's own check of the memory settings (GpmOptions.Validate), its message under the setting it concerns.
+    private static IEnumerable<string> MemoryProblems(AgentOptions options, int layers)
     {
-        try
+        var training = options.Training;
+        var checks = new (string Key, Func<GpmOptions> Options)[]
         {
-            ModelSpec.Parse(text);
-            return true;
-        }
-        catch (ArgumentException)
+            ("Training:Thresholds", () => new GpmOptions { Thresholds = training.Thresholds }),
+            ("Training:MemorySamples", () => new GpmOptions { Thresholds = [0.5], Samples = training.MemorySamples }),
+            ("Training:LayerSamples", () => new GpmOptions { Thresholds = [0.5], LayerSamples = training.LayerSamples.Length > 0 ? training.LayerSamples : null }),
+        };
+        foreach (var (key, memory) in checks)
         {
-            return false;
+            string? problem = null;
+            try
+            {
+                memory().Validate(layers);
+            }
+            catch (ArgumentException e)
+            {
+                problem = $"{key}: {e.Message}";
+            }
+
+            if (problem is not null)
+            {
+                yield return problem;
+            }
         }
     }
 }

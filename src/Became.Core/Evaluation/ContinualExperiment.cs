@@ -100,7 +100,7 @@ public static class ContinualExperiment
             }
         }
 
-        if (network.IsLinearStack && row > 0)
+        if (network.Capabilities.HasFlag(NetworkCapabilities.ConcurrentForward) && row > 0)
         {
             TwoThreads.Run(() => { Score(0); return 0; }, () => { Score(1); return 0; }, _ => { });
         }

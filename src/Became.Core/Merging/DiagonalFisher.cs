@@ -49,9 +49,9 @@ public static class DiagonalFisher
         }
 
         // Batch norm couples the samples of a batch, so a network that is not a linear stack has no per-sample
-        // gradient to square: it gets the batch estimator whatever was asked (see IsLinearStack).
+        // gradient to square: it gets the batch estimator whatever was asked (see NetworkCapabilities.ExactFisher).
         var parameters = network.SharedParameters.Concat(network.HeadParameters(head)).ToList();
-        return options.Estimator == FisherEstimator.Exact && network.IsLinearStack
+        return options.Estimator == FisherEstimator.Exact && network.Capabilities.HasFlag(NetworkCapabilities.ExactFisher)
             ? ExactLinear(network, head, data, options.Labels, parameters)
             : BatchedSquares(network, head, data, options, parameters);
     }

@@ -11,48 +11,60 @@ namespace Became.Core.Models;
 /// own, as the reference does (<c>track_running_stats=False</c>), so a forward pass needs at least 2 samples.
 /// Parameters are named as the reference's PyTorch module names them, with <c>heads</c> for its <c>fc3</c>:
 /// <c>conv1.weight</c>, <c>bn1.weight</c>, <c>bn1.bias</c>, <c>conv2.*</c>, <c>bn2.*</c>, <c>conv3.*</c>,
-/// <c>bn3.*</c>, <c>fc1.weight</c>, <c>bn4.*</c>, <c>fc2.weight</c>, <c>bn5.*</c>, <c>heads.{t}.weight</c>.
+/// <c>bn3.*</c>, <c>fc1.weight</c>, <c>bn4.*</c>, <c>fc2.weight</c>, <c>bn5.*</c>, <c>heads.{t}.weight</c>: the
+/// module's own names, as it registers conv1, bn1, …, fc2, bn5 and then the heads.
 /// </summary>
-public sealed class AlexNet : IContinualNetwork
+public sealed class AlexNet : MultiHeadNetwork
 {
     private static readonly int[] BaseChannels = [64, 128, 256];
     private static readonly int[] KernelSizes = [4, 3, 2];
     private const int BaseHidden = 2048;
-    private const double NormEps = 1e-5;
     private const string NormDescription = "batch statistics (no running statistics), eps 1e-5";
 
     // The reference drops 20% after the first two convolutions and 50% after the third and the linear layers.
     private static readonly double[] DropoutRates = [0.2, 0.2, 0.5, 0.5, 0.5];
 
-    private readonly List<NamedParameter> _shared = [];
-    private readonly List<NamedParameter> _heads = [];
-    private readonly List<int> _headClasses = [];
-    private readonly List<SharedLayer> _layers = [];
-    private readonly List<(Tensor Weight, Tensor Bias)> _norms = [];
-    private readonly Device _device;
-    private readonly Generator? _generator;
+    // conv1..3, fc1, fc2 and the batch norm after each, in forward order.
+    private readonly List<IProtectedLayer> _layers = [];
+    private readonly List<BatchStatisticsNorm> _norms = [];
 
     /// <summary>Creates the body for inputs of shape [channels, height, width] with PyTorch's default
     /// initialisation (weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)), batch norm 1 and 0), drawn from a generator of its
     /// own when <paramref name="seed"/> is given (body and later heads), else from the global one. Dropout masks
-    /// always come from the global generator.</summary>
+    /// come from <see cref="MultiHeadNetwork.DropoutGenerator"/> when set, else from the global generator.</summary>
     public AlexNet(int channels, int height, int width, double widthMultiplier = 1.0, Device? device = null, long? seed = null)
+        : base(nameof(AlexNet), device, Checked(channels, height, width, widthMultiplier, seed))
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
-        if (!(widthMultiplier > 0) || double.IsInfinity(widthMultiplier))
-        {
-            throw new ArgumentOutOfRangeException(nameof(widthMultiplier), widthMultiplier, "The width multiplier must be a positive number.");
-        }
-
-        Native.TorchRuntime.EnsureInitialized(nameof(AlexNet));
-        _device = device ?? CPU;
-        _generator = seed is long value ? new Generator(unchecked((ulong)value)) : null;
         InputChannels = channels;
         InputHeight = height;
         InputWidth = width;
         WidthMultiplier = widthMultiplier;
         Channels = BaseChannels.Select(Scale).ToArray();
         HiddenSize = Scale(BaseHidden);
+
+        var maps = MapSizes(height, width);
+        int inChannels = channels;
+        for (int i = 0; i < KernelSizes.Length; i++)
+        {
+            int k = KernelSizes[i];
+            Add($"conv{i + 1}", new BiasFreeConv2d(NewWeight([Channels[i], inChannels, k, k], inChannels * k * k)), i + 1, Channels[i]);
+            inChannels = Channels[i];
+        }
+
+        FlatFeatures = inChannels * maps[^1].Height * maps[^1].Width;
+        Add("fc1", new BiasFreeLinear(NewWeight([HiddenSize, FlatFeatures], FlatFeatures)), 4, HiddenSize);
+        Add("fc2", new BiasFreeLinear(NewWeight([HiddenSize, HiddenSize], HiddenSize)), 5, HiddenSize);
+        RegisterHeads();
+    }
+
+    // The arguments are checked before the module's native half is made; passes the seed through.
+    private static long? Checked(int channels, int height, int width, double widthMultiplier, long? seed)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
+        if (!(widthMultiplier > 0) || double.IsInfinity(widthMultiplier))
+        {
+            throw new ArgumentOutOfRangeException(nameof(widthMultiplier), widthMultiplier, "The width multiplier must be a positive number.");
+        }
 
         var maps = MapSizes(height, width);
         if (maps.Count <= KernelSizes.Length)
@@ -62,21 +74,7 @@ public sealed class AlexNet : IContinualNetwork
             throw new ArgumentException($"A {height}x{width} input is too small for AlexNet: convolution {maps.Count} ({k}x{k}) sees {h}x{w} and must leave at least 2x2 to pool.");
         }
 
-        int inChannels = channels;
-        for (int i = 0; i < KernelSizes.Length; i++)
-        {
-            int k = KernelSizes[i];
-            var weight = NewWeight([Channels[i], inChannels, k, k], inChannels * k * k);
-            AddShared($"conv{i + 1}.weight", weight, new ConvKernel(k));
-            AddNorm(i + 1, Channels[i]);
-            inChannels = Channels[i];
-        }
-
-        FlatFeatures = inChannels * maps[^1].Height * maps[^1].Width;
-        AddShared("fc1.weight", NewWeight([HiddenSize, FlatFeatures], FlatFeatures), null);
-        AddNorm(4, HiddenSize);
-        AddShared("fc2.weight", NewWeight([HiddenSize, HiddenSize], HiddenSize), null);
-        AddNorm(5, HiddenSize);
+        return seed;
     }
 
     /// <summary>Whether a height x width image survives the three convolutions and poolings (each convolution
@@ -117,8 +115,8 @@ public sealed class AlexNet : IContinualNetwork
 
     private readonly IReadOnlyList<long>? _inputShape;
 
-    public NetworkArchitecture Architecture =>
-        new AlexNetArchitecture(InputShape, WidthMultiplier, Channels, [.. KernelSizes], HiddenSize, NormDescription, _headClasses.ToArray());
+    public override NetworkArchitecture Architecture =>
+        new AlexNetArchitecture(InputShape, WidthMultiplier, Channels, [.. KernelSizes], HiddenSize, NormDescription, HeadClasses.ToArray());
 
     public int InputHeight { get; }
 
@@ -135,27 +133,16 @@ public sealed class AlexNet : IContinualNetwork
     /// <summary>Inputs of fc1: the last convolution's channels times its pooled map.</summary>
     public int FlatFeatures { get; }
 
-    public IReadOnlyList<SharedLayer> SharedLayers => _layers;
+    public override int MinimumBatch => 2;
 
-    public IReadOnlyList<NamedParameter> Parameters => [.. _shared, .. _heads];
+    protected override int FeatureWidth => HiddenSize;
 
-    public IReadOnlyList<NamedParameter> SharedParameters => _shared;
-
-    public int HeadCount => _heads.Count;
-
-    public Device Device => _device;
-
-    public IReadOnlyList<int> HeadClasses => _headClasses;
-
-    public bool Training { get; set; }
-
-    public int MinimumBatch => 2;
-
-    /// <summary>False: batch norm and pooling sit between the weights, so gradients are projected after backward.</summary>
-    public bool IsLinearStack => false;
+    /// <summary>None: batch norm couples a batch's samples and pooling sits between the weights, so gradients are
+    /// projected after backward and the Fisher is the batch estimator.</summary>
+    public override NetworkCapabilities Capabilities => NetworkCapabilities.None;
 
     /// <summary>Always null: input-side projection needs a linear stack; the learner projects gradients instead.</summary>
-    public ILayerInputProjection? InputProjector
+    public override ILayerInputProjection? InputProjector
     {
         get => null;
         set
@@ -167,31 +154,16 @@ public sealed class AlexNet : IContinualNetwork
         }
     }
 
-    public int AddHead(int classes)
+    /// <summary>fc2's output after batch norm, ReLU and dropout, for inputs [N, C*H*W] or [N, C, H, W] (N at least 2).
+    /// The capture records each convolution's 4-D input and pre-norm output, then each linear layer's.</summary>
+    public override Tensor Features(Tensor input, ForwardCapture? capture = null)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
-        int index = _heads.Count;
-        _heads.Add(new NamedParameter($"heads.{index}.weight", NewWeight([classes, HiddenSize], HiddenSize)));
-        _headClasses.Add(classes);
-        return index;
-    }
-
-    public IReadOnlyList<NamedParameter> HeadParameters(int head) => [_heads[head]];
-
-    /// <summary>Logits of the head for inputs [N, C*H*W] or [N, C, H, W] (N at least 2). The capture records
-    /// each convolution's 4-D input and pre-norm output, each linear layer's, then the head's.</summary>
-    public Tensor Forward(Tensor input, int head, ForwardCapture? capture = null)
-    {
-        if ((uint)head >= (uint)_heads.Count)
-        {
-            throw new ArgumentOutOfRangeException(nameof(head), head, $"The network has {_heads.Count} heads.");
-        }
-
         if (input.shape[0] < MinimumBatch)
         {
             throw new ArgumentException($"AlexNet normalises with batch statistics and needs at least {MinimumBatch} samples per forward pass; got {input.shape[0]}.", nameof(input));
         }
 
+        bool dropout = Training;
         var x = input.reshape(input.shape[0], InputChannels, InputHeight, InputWidth);
         for (int i = 0; i < _layers.Count; i++)
         {
@@ -201,51 +173,25 @@ public sealed class AlexNet : IContinualNetwork
             }
 
             var layer = _layers[i];
-            var output = layer.Kernel is null ? F.linear(x, layer.Weight) : F.conv2d(x, layer.Weight);
-            capture?.LayerInputs.Add(x);
-            capture?.LayerOutputs.Add(output);
-            var (gamma, beta) = _norms[i];
-            var normed = F.batch_norm(output, null, null, gamma, beta, training: true, momentum: 0.1, eps: NormEps);
-            x = F.dropout(F.relu(normed), DropoutRates[i], Training);
+            var normed = _norms[i].forward(layer.Apply(x, capture));
+            x = Dropout(F.relu(normed), DropoutRates[i], dropout);
             if (layer.Kernel is not null)
             {
                 x = F.max_pool2d(x, 2);
             }
         }
 
-        var logits = F.linear(x, _heads[head].Tensor);
-        capture?.LayerInputs.Add(x);
-        capture?.LayerOutputs.Add(logits);
-        return logits;
-    }
-
-    public void Dispose()
-    {
-        foreach (var p in _shared.Concat(_heads))
-        {
-            p.Tensor.Dispose();
-        }
-
-        _generator?.Dispose();
+        return x;
     }
 
     private int Scale(int width) => Math.Max(1, (int)Math.Round(width * WidthMultiplier));
 
-    private void AddShared(string name, Tensor weight, ConvKernel? kernel)
+    private void Add(string name, ExplicitModule layer, int norm, int features)
     {
-        _shared.Add(new NamedParameter(name, weight));
-        _layers.Add(new SharedLayer(_layers.Count, name, weight, kernel));
+        var batchNorm = new BatchStatisticsNorm(features, Device);
+        register_module(name, layer);
+        register_module($"bn{norm}", batchNorm);
+        _layers.Add((IProtectedLayer)layer);
+        _norms.Add(batchNorm);
     }
-
-    private void AddNorm(int index, int features)
-    {
-        using var noGrad = no_grad();
-        var gamma = ones(features, device: _device).requires_grad_(true).DetachFromDisposeScope();
-        var beta = zeros(features, device: _device).requires_grad_(true).DetachFromDisposeScope();
-        _shared.Add(new NamedParameter($"bn{index}.weight", gamma));
-        _shared.Add(new NamedParameter($"bn{index}.bias", beta));
-        _norms.Add((gamma, beta));
-    }
-
-    private Tensor NewWeight(long[] shape, long fanIn) => WeightInit.Uniform(shape, fanIn, _device, _generator);
 }

@@ -29,6 +29,13 @@ public sealed class ForwardCapture
 
     public List<Tensor> LayerOutputs { get; } = [];
 
+    /// <summary>Records one linear map's input and (pre-activation) output.</summary>
+    public void Record(Tensor input, Tensor output)
+    {
+        LayerInputs.Add(input);
+        LayerOutputs.Add(output);
+    }
+
     public void Clear()
     {
         LayerInputs.Clear();
@@ -36,7 +43,9 @@ public sealed class ForwardCapture
     }
 }
 
-/// <summary>A task-incremental network: a shared body and one output head per task.</summary>
+/// <summary>A task-incremental network: a shared body (<see cref="Features"/>) and one output head per task. The
+/// implementations are TorchSharp modules (<see cref="Module"/>): parameters, shared layers and captures come from
+/// their module tree.</summary>
 public interface IContinualNetwork : IDisposable
 {
     /// <summary>The body's weights that gradient projection protects, in forward order.</summary>
@@ -76,11 +85,29 @@ public interface IContinualNetwork : IDisposable
     /// <summary>Fewest samples a forward pass accepts: 2 where batch norm needs a batch's statistics, else 1.</summary>
     int MinimumBatch { get; }
 
-    /// <summary>Every parameter is the weight of one linear map that <see cref="ForwardCapture"/> records, in
-    /// parameter order: then weight gradients are Δᵀ X, which input projection and the exact Fisher rely on.</summary>
-    bool IsLinearStack { get; }
+    /// <summary>What the learner may do with this network beyond autograd (its family's flags).</summary>
+    NetworkCapabilities Capabilities { get; }
 
-    /// <summary>Logits of the given head. With a capture, records the inputs and outputs of every linear map
-    /// (shared layers, then the head), in that order.</summary>
+    /// <summary>When set, dropout masks are drawn from it (so a job repeats itself whatever else draws from the
+    /// global generator); when null, dropout uses the global torch generator. The network does not own it.</summary>
+    Generator? DropoutGenerator { get; set; }
+
+    /// <summary>The network as a TorchSharp module: its <c>forward</c> gives every head's logits side by side, its
+    /// <c>named_parameters</c> the state-dict names of <see cref="Parameters"/>.</summary>
+    TorchSharp.torch.nn.Module<Tensor, Tensor> Module { get; }
+
+    /// <summary>The shared body's output for <paramref name="input"/>, what every head reads. With a capture, records
+    /// the input and pre-activation output of every shared layer, in order.</summary>
+    Tensor Features(Tensor input, ForwardCapture? capture = null);
+
+    /// <summary>Logits of <paramref name="head"/> on the body's <paramref name="features"/>; with a capture, records
+    /// the head's input and logits.</summary>
+    Tensor HeadLogits(Tensor features, int head, ForwardCapture? capture = null);
+
+    /// <summary>Every head's logits from one body pass, in head order.</summary>
+    IReadOnlyList<Tensor> ForwardAllHeads(Tensor input);
+
+    /// <summary>Logits of the given head: <see cref="HeadLogits"/> of <see cref="Features"/>. With a capture, records
+    /// the inputs and outputs of every linear map (shared layers, then the head), in that order.</summary>
     Tensor Forward(Tensor input, int head, ForwardCapture? capture = null);
 }

@@ -1,48 +1,41 @@
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
 namespace Became.Core.Models;
 
 /// <summary>
-/// A bias-free multi-layer perceptron with ReLU and one linear head per task (the GPM/BECAME MLP).
-/// Parameters are named as a PyTorch <c>nn.ModuleList</c> would name them: <c>shared.{i}.weight</c>
-/// and <c>heads.{t}.weight</c>.
+/// A bias-free multi-layer perceptron with ReLU and one linear head per task (the GPM/BECAME MLP), as a TorchSharp
+/// module: a <c>shared</c> module list of bias-free linear layers, then <see cref="MultiHeadNetwork"/>'s heads, so
+/// parameters are named as PyTorch's <c>nn.ModuleList</c> names them: <c>shared.{i}.weight</c>, <c>heads.{t}.weight</c>.
 /// </summary>
-public sealed class MultiHeadMlp : IContinualNetwork, IFusedSgdStep
+public sealed class MultiHeadMlp : MultiHeadNetwork, IFusedSgdStep
 {
-    private readonly List<NamedParameter> _shared = [];
-    private readonly List<NamedParameter> _heads = [];
-    private readonly List<int> _headClasses = [];
-    private readonly List<SharedLayer> _layers = [];
-    private readonly Device _device;
-    private readonly Generator? _generator;
+    /// <summary>What an MLP's forward pass allows: it is a stack of linear maps on captured inputs, with no batch
+    /// coupling and no state.</summary>
+    public const NetworkCapabilities LinearStack = NetworkCapabilities.InputProjection | NetworkCapabilities.ExactFisher
+        | NetworkCapabilities.ParallelFisherAndMemory | NetworkCapabilities.ConcurrentForward;
+
+    private readonly ModuleList<BiasFreeLinear> _shared = new();
 
     /// <summary>Creates the body with PyTorch's default Linear initialisation, U(-1/sqrt(in), 1/sqrt(in)), drawn
     /// from a generator of its own when <paramref name="seed"/> is given (body and every later head), else from the
     /// global torch generator (seed it with <c>torch.manual_seed</c>). libtorch seeds the global one differently in
     /// every process, and other threads may draw from it, so a service that must repeat itself passes a seed.</summary>
     public MultiHeadMlp(int inputSize, IReadOnlyList<int> hiddenSizes, Device? device = null, long? seed = null)
+        : base(nameof(MultiHeadMlp), device, Checked(inputSize, hiddenSizes, seed))
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(inputSize, 1);
-        if (hiddenSizes.Count == 0 || hiddenSizes.Any(h => h < 1))
-        {
-            throw new ArgumentException("An MLP needs at least one hidden layer of positive width.", nameof(hiddenSizes));
-        }
-
-        Native.TorchRuntime.EnsureInitialized(nameof(MultiHeadMlp));
-        _device = device ?? CPU;
-        _generator = seed is long value ? new Generator(unchecked((ulong)value)) : null;
         InputSize = inputSize;
         HiddenSizes = hiddenSizes.ToArray();
         int fanIn = inputSize;
-        for (int i = 0; i < hiddenSizes.Count; i++)
+        foreach (int width in HiddenSizes)
         {
-            var weight = NewWeight(hiddenSizes[i], fanIn);
-            var named = new NamedParameter($"shared.{i}.weight", weight);
-            _shared.Add(named);
-            _layers.Add(new SharedLayer(i, named.Name, weight));
-            fanIn = hiddenSizes[i];
+            _shared.Add(new BiasFreeLinear(NewWeight([width, fanIn], fanIn)));
+            fanIn = width;
         }
+
+        register_module("shared", _shared);
+        RegisterHeads();
     }
 
     public int InputSize { get; }
@@ -59,71 +52,48 @@ public sealed class MultiHeadMlp : IContinualNetwork, IFusedSgdStep
 
     private readonly IReadOnlyList<long>? _inputShape;
 
-    public NetworkArchitecture Architecture => new MlpArchitecture(InputShape, HiddenSizes, _headClasses.ToArray());
+    public override NetworkArchitecture Architecture => new MlpArchitecture(InputShape, HiddenSizes, HeadClasses.ToArray());
 
     public IReadOnlyList<int> HiddenSizes { get; }
 
-    public IReadOnlyList<SharedLayer> SharedLayers => _layers;
+    public override ILayerInputProjection? InputProjector { get; set; }
 
-    public IReadOnlyList<NamedParameter> Parameters => [.. _shared, .. _heads];
+    public override NetworkCapabilities Capabilities => LinearStack;
 
-    public IReadOnlyList<NamedParameter> SharedParameters => _shared;
+    public override int MinimumBatch => 1;
 
-    public int HeadCount => _heads.Count;
+    protected override int FeatureWidth => HiddenSizes[^1];
 
-    public Device Device => _device;
-
-    public ILayerInputProjection? InputProjector { get; set; }
-
-    public bool IsLinearStack => true;
-
-    /// <summary>Has no effect: the MLP has neither dropout nor batch norm.</summary>
-    public bool Training { get; set; }
-
-    public int MinimumBatch => 1;
-
-    public IReadOnlyList<int> HeadClasses => _headClasses;
-
-    public int AddHead(int classes)
+    /// <summary>relu(... relu(x W_1ᵀ) ... W_Lᵀ); each layer through <see cref="InputProjector"/> when one is set.</summary>
+    public override Tensor Features(Tensor input, ForwardCapture? capture = null)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
-        int index = _heads.Count;
-        _heads.Add(new NamedParameter($"heads.{index}.weight", NewWeight(classes, HiddenSizes[^1])));
-        _headClasses.Add(classes);
-        return index;
-    }
-
-    public IReadOnlyList<NamedParameter> HeadParameters(int head) => [_heads[head]];
-
-    public Tensor Forward(Tensor input, int head, ForwardCapture? capture = null)
-    {
-        if ((uint)head >= (uint)_heads.Count)
-        {
-            throw new ArgumentOutOfRangeException(nameof(head), head, $"The network has {_heads.Count} heads.");
-        }
-
         var hidden = input;
         var projector = InputProjector;
         for (int i = 0; i < _shared.Count; i++)
         {
-            var weight = _shared[i].Tensor;
-            var output = projector is null ? F.linear(hidden, weight) : projector.Linear(i, hidden, weight);
-            capture?.LayerInputs.Add(hidden);
-            capture?.LayerOutputs.Add(output);
+            var layer = _shared[i];
+            Tensor output;
+            if (projector is null)
+            {
+                output = layer.Apply(hidden, capture);
+            }
+            else
+            {
+                output = projector.Linear(i, hidden, layer.Weight);
+                capture?.Record(hidden, output);
+            }
+
             hidden = F.relu(output);
         }
 
-        var logits = F.linear(hidden, _heads[head].Tensor);
-        capture?.LayerInputs.Add(hidden);
-        capture?.LayerOutputs.Add(logits);
-        return logits;
+        return hidden;
     }
 
     public bool CanFuse(IReadOnlyList<Tensor> trainable, int head) =>
-        (uint)head < (uint)_heads.Count
+        (uint)head < (uint)HeadCount
         && trainable.Count == _shared.Count + 1
-        && _shared.All(p => trainable.Any(t => ReferenceEquals(t, p.Tensor)))
-        && trainable.Any(t => ReferenceEquals(t, _heads[head].Tensor));
+        && _shared.All(l => trainable.Any(t => ReferenceEquals(t, l.Weight)))
+        && trainable.Any(t => ReferenceEquals(t, HeadWeight(head)));
 
     /// <summary>
     /// The step autograd would take, written out: with h_0 = x, h_l = relu(h_{l-1} W_lᵀ) and logits z = h_L Hᵀ, the
@@ -142,10 +112,10 @@ public sealed class MultiHeadMlp : IContinualNetwork, IFusedSgdStep
         for (int i = 0; i < layers; i++)
         {
             layerInputs[i] = hidden;
-            hidden = hidden.mm(_shared[i].Tensor.t()).relu_();
+            hidden = hidden.mm(_shared[i].Weight.t()).relu_();
         }
 
-        var headWeight = _heads[head].Tensor;
+        var headWeight = HeadWeight(head);
         var logProbabilities = hidden.mm(headWeight.t()).log_softmax(1);
         lossTotal.add_(F.nll_loss(logProbabilities, labels), alpha: batch);
 
@@ -161,21 +131,18 @@ public sealed class MultiHeadMlp : IContinualNetwork, IFusedSgdStep
             // Layer i's output was relu'd into layerInputs[i + 1] (or hidden for the last layer).
             var output = i == layers - 1 ? hidden : layerInputs[i + 1];
             delta = down.masked_fill_(output.le(0), 0);
-            down = i > 0 ? delta.mm(_shared[i].Tensor) : null!;
+            down = i > 0 ? delta.mm(_shared[i].Weight) : null!;
             var x = (i == 0 ? projectedInputs : null) ?? InputProjector?.ProjectInput(i, layerInputs[i]) ?? layerInputs[i];
-            _shared[i].Tensor.addmm_(delta.t(), x, beta: 1, alpha: alpha);
+            _shared[i].Weight.addmm_(delta.t(), x, beta: 1, alpha: alpha);
         }
     }
 
-    public void Dispose()
+    // The arguments are checked before the module's native half is made; passes the seed through.
+    private static long? Checked(int inputSize, IReadOnlyList<int> hiddenSizes, long? seed)
     {
-        foreach (var p in _shared.Concat(_heads))
-        {
-            p.Tensor.Dispose();
-        }
-
-        _generator?.Dispose();
+        ArgumentOutOfRangeException.ThrowIfLessThan(inputSize, 1);
+        return hiddenSizes.Count == 0 || hiddenSizes.Any(h => h < 1)
+            ? throw new ArgumentException("An MLP needs at least one hidden layer of positive width.", nameof(hiddenSizes))
+            : seed;
     }
-
-    private Tensor NewWeight(long outputs, long inputs) => WeightInit.Uniform([outputs, inputs], inputs, _device, _generator);
 }

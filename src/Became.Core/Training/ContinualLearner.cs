@@ -65,7 +65,7 @@ public sealed class ContinualLearner : IDisposable
         // Stage 1 (stable). After task 0 the shared 1-D parameters (biases, norms) have no protected subspace: freeze them.
         var stableTrainable = (t == 0 ? shared : shared.Where(p => p.Tensor.dim() > 1)).Concat(headParameters).ToList();
         using var projector = method.ProjectGradients && !Memory.IsEmpty ? new GradientProjector(Network.SharedLayers, Memory) : null;
-        bool onInputs = projector is not null && _options.ProjectionSite == ProjectionSite.Inputs && Network.IsLinearStack;
+        bool onInputs = projector is not null && _options.ProjectionSite == ProjectionSite.Inputs && Network.Capabilities.HasFlag(NetworkCapabilities.InputProjection);
         StageResult stage1;
         try
         {
@@ -97,7 +97,7 @@ public sealed class ContinualLearner : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         int[] ranks = [];
         bool fisher = method.Merge == MergeKind.Adaptive;
-        if (fisher && method.KeepsMemory && Network.IsLinearStack)
+        if (fisher && method.KeepsMemory && Network.Capabilities.HasFlag(NetworkCapabilities.ParallelFisherAndMemory))
         {
             // F(theta) and the memory's representations only read theta: on two threads at once.
             using var timing = Phases.Start("fisher+memory");

@@ -90,7 +90,7 @@ internal static class TwoThreads
     {
         int batch = Math.Max(1, options.BatchSize);
         int firstCount = data.Count / 2 / batch * batch;
-        if (!network.IsLinearStack || firstCount == 0 || get_num_threads() < 2)
+        if (!network.Capabilities.HasFlag(NetworkCapabilities.ConcurrentForward) || firstCount == 0 || get_num_threads() < 2)
         {
             return DiagonalFisher.Compute(network, head, data, options);
         }

@@ -123,10 +123,10 @@ public sealed class AlexNetTests
     [Fact]
     public void Model_spec_parses_the_architecture_and_width()
     {
-        Assert.Equal(new ModelSpec(Architecture.AlexNet, ModelSpec.DefaultHidden, 0.25), ModelSpec.Parse("alexnet:0.25"));
+        Assert.Equal(new ModelSpec(NetworkFamilies.AlexNet, ModelSpec.DefaultHidden, 0.25), ModelSpec.Parse("alexnet:0.25"));
         Assert.Equal("alexnet:0.25", ModelSpec.Parse("alexnet:0.25").Name);
         Assert.Equal("alexnet", ModelSpec.Parse("AlexNet").Name);
-        Assert.Equal(Architecture.Mlp, ModelSpec.Parse("mlp").Architecture);
+        Assert.Same(NetworkFamilies.Mlp, ModelSpec.Parse("mlp").Family);
         Assert.Throws<ArgumentException>(() => ModelSpec.Parse("alexnet:-1"));
         Assert.Throws<ArgumentException>(() => ModelSpec.Parse("resnet"));
     }

@@ -99,7 +99,7 @@ public sealed class ConvFeatureDriftTests(FashionMnistFixture data, ConvFeatureD
             {
                 Method = method,
                 Training = new TrainingOptions { Epochs = 3, BatchSize = 32, LearningRate = 0.05 },
-                Memory = new GpmOptions { Thresholds = [0.97], ThresholdIncrement = 0.003, LayerSamples = ModelSpec.AlexNetMemorySamples, Projection = projection },
+                Memory = new GpmOptions { Thresholds = [0.97], ThresholdIncrement = 0.003, LayerSamples = NetworkFamilies.AlexNet.MemoryDefaults.LayerSamples, Projection = projection },
             };
             manual_seed(Seed);
             using var network = new AlexNet(1, 28, 28, widthMultiplier: 0.125);

@@ -62,7 +62,7 @@ public sealed class BiasFreeConv2d : ExplicitModule, IProtectedLayer
     public BiasFreeConv2d(Tensor weight) : base(nameof(BiasFreeConv2d))
     {
         Weight = new Parameter(weight);
-        Kernel = new ConvKernel((int)weight.shape[^1]);
+        Kernel = new ConvKernel((int)Weight.shape[^1]);
         register_parameter("weight", Weight);
     }
 

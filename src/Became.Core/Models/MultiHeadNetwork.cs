@@ -74,6 +74,7 @@ public abstract class MultiHeadNetwork : ExplicitModule, IContinualNetwork
         ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
         int index = _heads.Count;
         var head = new BiasFreeLinear(NewWeight([classes, FeatureWidth], FeatureWidth));
+        head.train(training);
         _heads.Add(head);
 
         // ModuleList registers its items once, when it is registered itself; later heads are registered here.
@@ -114,8 +115,13 @@ public abstract class MultiHeadNetwork : ExplicitModule, IContinualNetwork
         ? throw new InvalidOperationException("The network has no heads yet.")
         : cat(ForwardAllHeads(input).ToArray(), 1);
 
-    /// <summary>Registers the heads after the body, so state-dict order is the body's, then the heads'.</summary>
-    protected void RegisterHeads() => register_module(HeadsName, _heads);
+    /// <summary>Registers the heads after the body, so state-dict order is the body's, then the heads'; ends
+    /// construction in evaluation mode (a TorchSharp module starts in training mode, the network does not).</summary>
+    protected void RegisterHeads()
+    {
+        register_module(HeadsName, _heads);
+        train(false);
+    }
 
     /// <summary>A trainable weight drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default.</summary>
     protected Tensor NewWeight(long[] shape, long fanIn) => WeightInit.Uniform(shape, fanIn, Device, _generator);

@@ -177,7 +177,7 @@ public sealed class TrainingDefaults
             Samples = MemorySamples,
             LayerSamples = LayerSamples.Length > 0 ? LayerSamples : model.IsAlexNet ? ReferenceProtocol.AlexNet.LayerSamples : null,
             ThresholdIncrement = ThresholdIncrement ?? (model.IsAlexNet ? ReferenceProtocol.AlexNet.ThresholdIncrement : ReferenceProtocol.Mlp.ThresholdIncrement),
-            Projection = Projection == "sgp" ? ProjectionKind.Sgp : ProjectionKind.Gpm,
+            Projection = ProjectionKind.Parse(Projection),
             ScaleCoefficient = SgpScale,
         },
         Fisher = new FisherOptions(Fisher == "batch" ? FisherEstimator.Batch : FisherEstimator.Exact, FisherLabels.Predicted, BatchSize),

@@ -56,7 +56,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Training.Thresholds.Length is 1 || options.Training.Thresholds.Length == layers, $"Training:Thresholds needs 1 or {layers} values (one per shared layer).");
         Check(options.Training.LayerSamples.Length is 0 || options.Training.LayerSamples.Length == layers && options.Training.LayerSamples.All(n => n >= 1), $"Training:LayerSamples needs none or {layers} positive counts (one per shared layer).");
         Check(options.Training.ThresholdIncrement is null or (>= 0 and < 1), "Training:ThresholdIncrement must lie in [0, 1).");
-        Check(options.Training.Projection is "gpm" or "sgp", $"Training:Projection '{options.Training.Projection}' is not gpm or sgp.");
+        Check(Core.Projection.ProjectionKind.TryParse(options.Training.Projection, out _), $"Training:Projection '{options.Training.Projection}' is not {Core.Projection.ProjectionKind.Names}.");
         Check(options.Training.SgpScale > 0 && double.IsFinite(options.Training.SgpScale), "Training:SgpScale must be a positive number.");
         Check(options.Training.Thresholds.All(t => t is > 0 and < 1), "Training:Thresholds must lie strictly between 0 and 1.");
         Check(options.Training.MemorySamples >= 1, "Training:MemorySamples must be at least 1.");

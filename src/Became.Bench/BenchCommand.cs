@@ -123,7 +123,7 @@ public static class BenchCommand
                 var result = ContinualExperiment.Run(tasks, options.LearnerFor(method), () => options.Model.Create(shape, device.Device), seed, display, cancellationToken);
                 display.Clear();
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{method.Name,-8} {options.Model.Name} {(options.Projection == ProjectionKind.Sgp ? "sgp" : "gpm")} seed {seed}: ACC {result.Acc:F2}  BWT {result.Bwt:F2}  {result.Seconds:F1} s  merges [{string.Join(", ", result.MergeCoefficients.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))}]  ranks [{string.Join(" ", result.MemoryRanks.Select(r => string.Join("/", r)))}]"));
+                    $"{method.Name,-8} {options.Model.Name} {options.Projection.Name} seed {seed}: ACC {result.Acc:F2}  BWT {result.Bwt:F2}  {result.Seconds:F1} s  merges [{string.Join(", ", result.MergeCoefficients.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))}]  ranks [{string.Join(" ", result.MemoryRanks.Select(r => string.Join("/", r)))}]"));
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"",-8} time by phase: {PhaseClock.Format(result.Phases, result.PhaseCpuSeconds)}; run {result.Seconds:F2} s"));
                 results.Add(result);
             }
@@ -148,10 +148,10 @@ public static class BenchCommand
             $"libtorch {backend.LibTorchVersion} ({backend.Backend} build)",
             started,
             options.Model.Name,
-            options.Projection == ProjectionKind.Sgp ? "sgp" : "gpm",
+            options.Projection.Name,
             options.ThresholdIncrement,
             options.LayerSamples,
-            options.Projection == ProjectionKind.Sgp ? options.SgpScale : null,
+            options.Projection.WeighsDirections ? options.SgpScale : null,
             device.ToString());
         var report = BenchReport.Create(protocol, results);
         var reference = options.ReferencePath is null ? null : LoadReference(options.ReferencePath, error);

@@ -21,7 +21,7 @@ internal sealed class BenchCommandLine
     private readonly Option<int> _fisherBatch = new Option<int>("--fisher-batch") { Description = "batch of the batch Fisher (default: --batch-size)", HelpName = "N" }.AtLeast(1);
     private readonly Option<string> _projectionSite = new Option<string>("--projection-site") { Description = "project layer inputs in the forward pass (inputs, default: same gradients, less work) or gradients after backward (the reference's path)" }.AcceptOnlyFromAmong("inputs", "gradients");
     private readonly Option<string> _model = new("--model") { Description = "network: the multi-head MLP (mlp, default) or the paper's AlexNet with width multiplier W (alexnet[:W], default 1; e.g. alexnet:0.25)", HelpName = "mlp|alexnet[:W]", DefaultValueFactory = _ => "mlp" };
-    private readonly Option<string> _projection = new Option<string>("--projection") { Description = "stage-1 projection: GPM (gpm, default) or SGP's importance-scaled one (sgp)" }.AcceptOnlyFromAmong("gpm", "sgp");
+    private readonly Option<string> _projection = new Option<string>("--projection") { Description = $"stage-1 base method: {string.Join("; ", ProjectionKind.All.Select(k => $"{k.Name} ({k.Description})"))} (default gpm)" }.AcceptOnlyFromAmong([.. ProjectionKind.All.Select(k => k.Name)]);
     private readonly Option<double> _sgpScale = new Option<double>("--sgp-scale") { Description = "SGP's scale s in lambda = (s+1)σ/(sσ + max σ) (default 10)", HelpName = "X" }.Positive();
     private readonly Option<string> _hidden = new("--hidden") { Description = "MLP hidden widths (default 100,100)", HelpName = "LIST" };
     private readonly Option<string> _thresholds = new("--thresholds") { Description = "GPM energy thresholds per layer (default 0.95,0.99; alexnet 0.97)", HelpName = "LIST" };
@@ -87,7 +87,7 @@ internal sealed class BenchCommandLine
         bool thresholdsGiven = parsed.GetValue(_thresholds) is not null, incrementGiven = Given(_thresholdIncrement);
         if (parsed.GetValue(_thresholds) is string thresholds) o = o with { Thresholds = BenchOptions.List("--thresholds", thresholds, s => BenchOptions.Double("--thresholds", s)) };
         if (incrementGiven) o = o with { ThresholdIncrement = parsed.GetValue(_thresholdIncrement) };
-        if (parsed.GetValue(_projection) is string projection) o = o with { Projection = projection == "sgp" ? ProjectionKind.Sgp : ProjectionKind.Gpm };
+        if (parsed.GetValue(_projection) is string projection) o = o with { Projection = ProjectionKind.Parse(projection) };
         if (Given(_sgpScale)) o = o with { SgpScale = parsed.GetValue(_sgpScale) };
         if (parsed.GetValue(_layerSamples) is string layerSamples) o = o with { LayerSamples = BenchOptions.List("--layer-samples", layerSamples, s => BenchOptions.Int("--layer-samples", s, 1)) };
         if (Given(_memorySamples)) o = o with { MemorySamples = parsed.GetValue(_memorySamples) };

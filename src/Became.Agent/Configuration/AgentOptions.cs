@@ -193,7 +193,7 @@ public sealed class TrainingDefaults
             Samples = MemorySamples,
             LayerSamples = LayerSamples.Length > 0 ? LayerSamples : model.MemoryDefaults.LayerSamples,
             ThresholdIncrement = ThresholdIncrement ?? model.MemoryDefaults.ThresholdIncrement,
-            Projection = Projection == "sgp" ? ProjectionKind.Sgp : ProjectionKind.Gpm,
+            Projection = ProjectionKind.Parse(Projection),
             ScaleCoefficient = SgpScale,
         },
         Fisher = new FisherOptions(Fisher == "batch" ? FisherEstimator.Batch : FisherEstimator.Exact, FisherLabels.Predicted, BatchSize),

@@ -54,7 +54,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
 
         int layers = options.Model.SharedLayerCount;
         Check(options.Training.ThresholdIncrement is null or (>= 0 and < 1), "Training:ThresholdIncrement must lie in [0, 1).");
-        Check(options.Training.Projection is "gpm" or "sgp", $"Training:Projection '{options.Training.Projection}' is not gpm or sgp.");
+        Check(Core.Projection.ProjectionKind.TryParse(options.Training.Projection, out _), $"Training:Projection '{options.Training.Projection}' is not {Core.Projection.ProjectionKind.Names}.");
         Check(options.Training.SgpScale > 0 && double.IsFinite(options.Training.SgpScale), "Training:SgpScale must be a positive number.");
         errors.AddRange(MemoryProblems(options, layers));
         Check(options.Training.Fisher is "exact" or "batch", $"Training:Fisher '{options.Training.Fisher}' is not exact or batch.");

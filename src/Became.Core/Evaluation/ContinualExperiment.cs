@@ -100,7 +100,7 @@ public static class ContinualExperiment
             }
         }
 
-        if (network.Capabilities.HasFlag(NetworkCapabilities.ConcurrentForward) && row > 0)
+        if (CanEvaluateConcurrently(network) && row > 0)
         {
             TwoThreads.Run(() => { Score(0); return 0; }, () => { Score(1); return 0; }, _ => { });
         }
@@ -115,6 +115,9 @@ public static class ContinualExperiment
             accuracy[row, j] = scores[j];
         }
     }
+
+    /// <summary>Two threads may evaluate the network at once: its forward pass keeps no state.</summary>
+    private static bool CanEvaluateConcurrently(IContinualNetwork network) => network.Capabilities.HasFlag(NetworkCapabilities.ConcurrentForward);
 
     /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
     private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>

@@ -49,12 +49,16 @@ public static class DiagonalFisher
         }
 
         // Batch norm couples the samples of a batch, so a network that is not a linear stack has no per-sample
-        // gradient to square: it gets the batch estimator whatever was asked (see NetworkCapabilities.ExactFisher).
+        // gradient to square: it gets the batch estimator whatever was asked.
         var parameters = network.SharedParameters.Concat(network.HeadParameters(head)).ToList();
-        return options.Estimator == FisherEstimator.Exact && network.Capabilities.HasFlag(NetworkCapabilities.ExactFisher)
+        return options.Estimator == FisherEstimator.Exact && HasPerSampleGradients(network)
             ? ExactLinear(network, head, data, options.Labels, parameters)
             : BatchedSquares(network, head, data, options, parameters);
     }
+
+    /// <summary>Each sample's gradient exists apart from the others' (no batch norm couples them): the exact
+    /// estimator's closed form applies.</summary>
+    private static bool HasPerSampleGradients(IContinualNetwork network) => network.Capabilities.HasFlag(NetworkCapabilities.ExactFisher);
 
     /// <summary>The exact Fisher by one backward pass per sample: slow, the definition, for checks and for
     /// layers the closed form does not cover.</summary>

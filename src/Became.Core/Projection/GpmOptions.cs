@@ -1,15 +1,5 @@
 namespace Became.Core.Projection;
 
-/// <summary>How stage 1 treats the stored directions.</summary>
-public enum ProjectionKind
-{
-    /// <summary>GPM: remove every stored direction fully, G - G U Uᵀ.</summary>
-    Gpm,
-
-    /// <summary>SGP: remove each stored direction in proportion to its importance, G - G U Λ Uᵀ.</summary>
-    Sgp,
-}
-
 /// <summary>How the feature memory grows.</summary>
 public sealed record GpmOptions
 {
@@ -26,7 +16,8 @@ public sealed record GpmOptions
     /// 100, 125, 125: a convolution contributes a column per patch, so fewer samples fill its matrix).</summary>
     public IReadOnlyList<int>? LayerSamples { get; init; }
 
-    /// <summary>GPM (full projection) or SGP (importance-scaled projection).</summary>
+    /// <summary>The base method whose memory this is: GPM (full projection) or SGP (importance-scaled projection);
+    /// <see cref="ProjectionKind.All"/> lists them.</summary>
     public ProjectionKind Projection { get; init; } = ProjectionKind.Gpm;
 
     /// <summary>SGP's scale s in lambda = (s+1)σ / (sσ + max σ); 10 in the reference.</summary>
@@ -52,6 +43,11 @@ public sealed record GpmOptions
 
     public void Validate(int layers)
     {
+        if (Projection is null)
+        {
+            throw new ArgumentException($"Name a projection: {ProjectionKind.Names}.");
+        }
+
         if (Thresholds.Count == 0 || Thresholds.Any(t => t is <= 0 or >= 1 || double.IsNaN(t)))
         {
             throw new ArgumentException("GPM thresholds must lie strictly between 0 and 1.");

@@ -4,8 +4,8 @@ namespace Became.Core.Projection;
 
 /// <summary>
 /// Per-layer orthonormal bases of the input spaces earlier tasks used (GPM). Gradients projected onto
-/// their orthogonal complement leave the layers' responses to those inputs unchanged. With
-/// <see cref="ProjectionKind.Sgp"/> each direction also carries an importance in (0, 1] (SGP).
+/// their orthogonal complement leave the layers' responses to those inputs unchanged. Where the base method weighs
+/// directions (<see cref="ProjectionKind.WeighsDirections"/>: SGP) each also carries an importance in (0, 1].
 /// </summary>
 public sealed class GradientProjectionMemory : IDisposable
 {
@@ -95,11 +95,11 @@ public sealed class GradientProjectionMemory : IDisposable
             }
 
             var (extended, added) = growth.Value;
-            if (Options.Projection == ProjectionKind.Sgp)
+            var importance = current is null
+                ? Options.Projection.FirstImportance(added, Options)
+                : Options.Projection.ExtendedImportance(_importances[layer], current, r, added, Options);
+            if (importance is not null)
             {
-                var importance = current is null
-                    ? ScaledGradientProjection.Importance(added, Options.ScaleCoefficient)
-                    : ScaledGradientProjection.Extended(_importances[layer] ?? ones(current.shape[1], dtype: ScalarType.Float64, device: current.device), current, r, added, Options.ScaleCoefficient);
                 importance = importance.narrow(0, 0, (extended ?? current!).shape[1]).contiguous();
                 _importances[layer]?.Dispose();
                 _importances[layer] = importance.DetachFromDisposeScope();

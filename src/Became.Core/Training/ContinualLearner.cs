@@ -18,17 +18,24 @@ namespace Became.Core.Training;
 public sealed record TaskOutcome(int TaskIndex, int Head, double? MergeCoefficient, int[] MemoryRanks, StageResult Stage1, StageResult? Stage2, double Seconds);
 
 /// <summary>
-/// Learns tasks one after another with a <see cref="ContinualMethod"/>: stage 1 with gradient projection,
-/// optionally a plastic stage 2 merged back by a Fisher-weighted or fixed coefficient, then the Fisher and
-/// the feature memory are brought up to date. The steps attach at fixed points of one loop.
+/// Learns tasks one after another in one loop with named points where a <see cref="ContinualMethod"/>'s plugins
+/// attach (<see cref="LearnerPlugin"/>): stage 1 (the base method's projection), a plastic stage 2 when a plugin asks
+/// for it (BECAME's merge), then the plugins' read-only work after the task (the Fisher, the memory update).
 /// </summary>
 public sealed class ContinualLearner : IDisposable
 {
     private readonly LearnerOptions _options;
     private readonly StageTrainer _trainer;
     private readonly Generator _generator;
+    private readonly IReadOnlyList<LearnerPlugin> _plugins;
 
     public ContinualLearner(IContinualNetwork network, LearnerOptions options, long seed)
+        : this(network, options, seed, [])
+    {
+    }
+
+    /// <summary>A learner whose method's plugins are followed by <paramref name="extraPlugins"/> (it disposes them all).</summary>
+    public ContinualLearner(IContinualNetwork network, LearnerOptions options, long seed, IEnumerable<LearnerPlugin> extraPlugins)
     {
         Network = network;
         _options = options;
@@ -36,6 +43,7 @@ public sealed class ContinualLearner : IDisposable
         Memory = new GradientProjectionMemory(network.SharedLayers.Select(l => l.InputDimension).ToList(), options.Memory);
         Fisher = new FisherMemory(options.Gamma);
         _generator = new Generator((ulong)seed);
+        _plugins = [.. options.Method.CreatePlugins(options), .. extraPlugins];
     }
 
     public IContinualNetwork Network { get; }
@@ -56,73 +64,77 @@ public sealed class ContinualLearner : IDisposable
     public TaskOutcome Learn(ContinualTask task, IProgress<EpochProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
-        var method = _options.Method;
         int t = TasksLearned;
         int head = Network.AddHead(task.Classes);
+        var scope = new TaskScope(this, task, t, head, progress, cancellationToken);
         var shared = Network.SharedParameters;
         var headParameters = Network.HeadParameters(head);
+        foreach (var plugin in _plugins)
+        {
+            plugin.BeforeTask(scope);
+        }
 
-        // Stage 1 (stable). After task 0 the shared 1-D parameters (biases, norms) have no protected subspace: freeze them.
+        // After task 0 the shared 1-D parameters (biases, norms) have no protected subspace: stage 1 freezes them.
         var stableTrainable = (t == 0 ? shared : shared.Where(p => p.Tensor.dim() > 1)).Concat(headParameters).ToList();
-        using var projector = method.ProjectGradients && !Memory.IsEmpty ? new GradientProjector(Network.SharedLayers, Memory) : null;
-        bool onInputs = projector is not null && _options.ProjectionSite == ProjectionSite.Inputs && Network.Capabilities.HasFlag(NetworkCapabilities.InputProjection);
-        StageResult stage1;
+        var stage1 = RunStage(scope, LearnerStage.Stable, stableTrainable);
+        var stage2 = _plugins.Any(p => p.AddsPlasticStage(scope))
+            ? RunStage(scope, LearnerStage.Plastic, shared.Concat(headParameters).ToList())
+            : null;
+
+        cancellationToken.ThrowIfCancellationRequested();
+        RunAfterTask(scope);
+        TasksLearned++;
+        return new TaskOutcome(t, head, scope.MergeCoefficient, scope.MemoryRanks ?? [], stage1, stage2, clock.Elapsed.TotalSeconds);
+    }
+
+    private StageResult RunStage(TaskScope task, LearnerStage kind, IReadOnlyList<NamedParameter> trainable)
+    {
+        using var stage = new StageScope(task, kind, trainable);
+        foreach (var plugin in _plugins)
+        {
+            plugin.BeforeStage(stage);
+        }
+
+        StageResult result;
         try
         {
-            Network.InputProjector = onInputs ? projector : null;
-            Action? afterBackward = projector is null || onInputs ? null : projector.ProjectGradients;
-            stage1 = Phases.Time("stage1", () => _trainer.Train(Network, task, head, stableTrainable, afterBackward, keepBest: true, _generator, 1, progress, cancellationToken));
+            Network.InputProjector = stage.InputProjection;
+            result = Phases.Time(
+                kind == LearnerStage.Stable ? "stage1" : "stage2",
+                () => _trainer.Train(Network, task.Task, task.Head, trainable, stage.AfterBackward, keepBest: kind == LearnerStage.Stable, _generator, (int)kind, task.Progress, task.CancellationToken));
         }
         finally
         {
             Network.InputProjector = null;
         }
 
-        StageResult? stage2 = null;
-        double? coefficient = null;
-        if (method.HasPlasticStage && t > 0)
+        foreach (var plugin in _plugins)
         {
-            var all = shared.Concat(headParameters).ToList();
-            using var stable = ParameterSnapshot.Take(all);
-            stage2 = Phases.Time("stage2", () => _trainer.Train(Network, task, head, all, null, keepBest: false, _generator, 2, progress, cancellationToken));
-            using var plastic = ParameterSnapshot.Take(all);
-
-            // A plastic stage that diverged has nothing to offer: keep the stable weights (a = 0).
-            coefficient = stage2.Diverged ? 0
-                : method.Merge == MergeKind.Adaptive ? Phases.Time("merge", () => AdaptiveCoefficient(task, head, stable, plastic))
-                : AdaptiveMerge.Fixed(t);
-            Apply(all, AdaptiveMerge.Interpolate(stable.Values, plastic.Values, coefficient.Value));
+            plugin.AfterStage(stage, result);
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
-        int[] ranks = [];
-        bool fisher = method.Merge == MergeKind.Adaptive;
-        if (fisher && method.KeepsMemory && Network.Capabilities.HasFlag(NetworkCapabilities.ParallelFisherAndMemory))
-        {
-            // F(theta) and the memory's representations only read theta: on two threads at once.
-            using var timing = Phases.Start("fisher+memory");
-            var (taskFisher, newRanks) = TwoThreads.Run(
-                () => DiagonalFisher.Compute(Network, head, task.Train, _options.Fisher),
-                () => UpdateMemory(task, head, t),
-                TwoThreads.DisposeFisher);
-            Fisher.Accumulate(taskFisher);
-            ranks = newRanks;
-        }
-        else
-        {
-            if (fisher)
-            {
-                Fisher.Accumulate(Phases.Time("fisher", () => TwoThreads.Fisher(Network, head, task.Train, _options.Fisher)));
-            }
+        return result;
+    }
 
-            if (method.KeepsMemory)
-            {
-                ranks = Phases.Time("memory", () => UpdateMemory(task, head, t));
-            }
+    /// <summary>The plugins' after-task work: two pieces on two threads at once where the network can be read so
+    /// (the first on a second thread, the last on this one), else one after the other in plugin order.</summary>
+    private void RunAfterTask(TaskScope task)
+    {
+        var works = _plugins.Select(p => p.AfterTask(task)).OfType<AfterTaskWork>().ToList();
+        if (works.Count == 2 && CapabilityChecks.CanRunFisherBesideMemory(Network))
+        {
+            var (side, main) = (works[0], works[1]);
+            using var timing = Phases.Start($"{side.Phase}+{main.Phase}");
+            var (sideResult, mainResult) = TwoThreads.Run(side.Compute, main.Compute, r => side.Discard?.Invoke(r), r => main.Discard?.Invoke(r));
+            side.Commit(sideResult);
+            main.Commit(mainResult);
+            return;
         }
 
-        TasksLearned++;
-        return new TaskOutcome(t, head, coefficient, ranks, stage1, stage2, clock.Elapsed.TotalSeconds);
+        foreach (var work in works)
+        {
+            work.Commit(Phases.Time(work.Phase, work.Compute));
+        }
     }
 
     /// <summary>Each shared layer's representation matrix from a random sample of the data (in x n for a linear
@@ -143,47 +155,15 @@ public sealed class ContinualLearner : IDisposable
             .ToList();
     }
 
-    private int[] UpdateMemory(ContinualTask task, int head, int t)
-    {
-        using var scope = NewDisposeScope();
-        return Memory.Update(Representations(task.Train, head), t);
-    }
-
     public void Dispose()
     {
+        foreach (var plugin in _plugins)
+        {
+            plugin.Dispose();
+        }
+
         Memory.Dispose();
         Fisher.Dispose();
         _generator.Dispose();
-    }
-
-    private double AdaptiveCoefficient(ContinualTask task, int head, ParameterSnapshot stable, ParameterSnapshot plastic)
-    {
-        // The network holds the plastic weights here: F_t is the Fisher at theta_p.
-        var taskFisher = TwoThreads.Fisher(Network, head, task.Train, _options.Fisher);
-        try
-        {
-            return AdaptiveMerge.Coefficient(stable.Values, plastic.Values, taskFisher, Fisher.Values);
-        }
-        finally
-        {
-            foreach (var f in taskFisher.Values)
-            {
-                f.Dispose();
-            }
-        }
-    }
-
-    private static void Apply(IReadOnlyList<NamedParameter> parameters, Dictionary<string, Tensor> values)
-    {
-        using var noGrad = no_grad();
-        foreach (var p in parameters)
-        {
-            p.Tensor.copy_(values[p.Name]);
-        }
-
-        foreach (var v in values.Values)
-        {
-            v.Dispose();
-        }
     }
 }

@@ -1,44 +1,47 @@
+using Became.Core.Merging;
+
 namespace Became.Core.Training;
 
-/// <summary>How stage 2 is folded back into the stable weights.</summary>
-public enum MergeKind
-{
-    /// <summary>No stage 2.</summary>
-    None,
-
-    /// <summary>BECAME's closed-form coefficient from the Fisher information.</summary>
-    Adaptive,
-
-    /// <summary>a = 1/(t+1), the reference's no-Fisher path.</summary>
-    Fixed,
-}
-
-/// <summary>A continual-learning method as a composition of the learner's steps.</summary>
+/// <summary>
+/// A continual-learning method as users name it (<c>--methods</c>, <c>Training:Method</c>): whether stage 1 uses the
+/// base method (<see cref="LearnerOptions.Memory"/>'s <see cref="Projection.GpmOptions.Projection"/>: gpm or sgp) and
+/// which plugin, if any, adds a plastic stage 2. This record's <see cref="All"/> is the registry of the compositions.
+/// </summary>
 /// <param name="Name">finetune, gpm, became or fixed.</param>
-/// <param name="ProjectGradients">Stage 1 projects gradients onto the complement of the feature memory.</param>
-/// <param name="Merge">Whether and how a plastic stage 2 is merged in.</param>
-public sealed record ContinualMethod(string Name, bool ProjectGradients, MergeKind Merge)
+/// <param name="UsesBaseMethod">Stage 1 is protected by the base method, which keeps its memory after each task.</param>
+/// <param name="PlasticStage">Creates the plugin that adds stage 2 and merges it back, or null for none.</param>
+public sealed record ContinualMethod(string Name, bool UsesBaseMethod, Func<LearnerOptions, LearnerPlugin>? PlasticStage = null)
 {
     /// <summary>Plain SGD on each task: no protection (forgets).</summary>
-    public static readonly ContinualMethod Finetune = new("finetune", false, MergeKind.None);
+    public static readonly ContinualMethod Finetune = new("finetune", false);
 
-    /// <summary>Gradient projection memory: stage 1 only.</summary>
-    public static readonly ContinualMethod Gpm = new("gpm", true, MergeKind.None);
+    /// <summary>The base method alone: stage 1 only.</summary>
+    public static readonly ContinualMethod Gpm = new("gpm", true);
 
-    /// <summary>GPM stage 1, plastic stage 2, adaptive Fisher merge.</summary>
-    public static readonly ContinualMethod Became = new("became", true, MergeKind.Adaptive);
+    /// <summary>The base method's stage 1, plastic stage 2, adaptive Fisher merge.</summary>
+    public static readonly ContinualMethod Became = new("became", true, static o => BecameMerge.Adaptive(o.Fisher));
 
-    /// <summary>GPM stage 1, plastic stage 2, fixed merge a = 1/(t+1).</summary>
-    public static readonly ContinualMethod FixedMerge = new("fixed", true, MergeKind.Fixed);
+    /// <summary>The base method's stage 1, plastic stage 2, fixed merge a = 1/(t+1).</summary>
+    public static readonly ContinualMethod FixedMerge = new("fixed", true, static _ => BecameMerge.Fixed());
 
     public static IReadOnlyList<ContinualMethod> All { get; } = [Finetune, Gpm, Became, FixedMerge];
 
-    public bool KeepsMemory => ProjectGradients;
+    /// <summary>Stage 1 projects gradients onto the complement of the feature memory.</summary>
+    public bool ProjectGradients => UsesBaseMethod;
 
-    public bool HasPlasticStage => Merge != MergeKind.None;
+    public bool KeepsMemory => UsesBaseMethod;
+
+    public bool HasPlasticStage => PlasticStage is not null;
 
     /// <summary>Finds a method by name (case-insensitive) or throws with the list of known ones.</summary>
     public static ContinualMethod Parse(string name) =>
         All.FirstOrDefault(m => string.Equals(m.Name, name.Trim(), StringComparison.OrdinalIgnoreCase))
         ?? throw new ArgumentException($"Unknown method '{name}'. Known: {string.Join(", ", All.Select(m => m.Name))}.");
+
+    /// <summary>The plugins of a learner with <paramref name="options"/>, in the order their points are called: the
+    /// stage-2 plugin, then the base method (last, so its memory update stays on the learner's thread).</summary>
+    public IReadOnlyList<LearnerPlugin> CreatePlugins(LearnerOptions options) =>
+        [.. PlasticStage is { } plastic ? [plastic(options)] : Array.Empty<LearnerPlugin>(), .. UsesBaseMethod ? [options.Memory.Projection.CreatePlugin(options)] : Array.Empty<LearnerPlugin>()];
+
+    public override string ToString() => Name;
 }

@@ -15,7 +15,11 @@ internal static class TwoThreads
 {
     /// <summary>Runs <paramref name="side"/> on a second thread and <paramref name="main"/> on this one; when one
     /// fails, the other's result is handed to <paramref name="discard"/> and the failure rethrown.</summary>
-    public static (TSide Side, TMain Main) Run<TSide, TMain>(Func<TSide> side, Func<TMain> main, Action<object?> discard)
+    public static (TSide Side, TMain Main) Run<TSide, TMain>(Func<TSide> side, Func<TMain> main, Action<object?> discard) =>
+        Run(side, main, r => discard(r), r => discard(r));
+
+    /// <summary>As <see cref="Run{TSide, TMain}(Func{TSide}, Func{TMain}, Action{object})"/>, with a discard for each side's result.</summary>
+    public static (TSide Side, TMain Main) Run<TSide, TMain>(Func<TSide> side, Func<TMain> main, Action<TSide> discardSide, Action<TMain> discardMain)
     {
         int threads = get_num_threads();
         if (threads < 2)
@@ -27,7 +31,7 @@ internal static class TwoThreads
             }
             catch
             {
-                discard(first);
+                discardSide(first);
                 throw;
             }
         }
@@ -54,7 +58,7 @@ internal static class TwoThreads
                 // Never leave the worker running on the weights; drop what it made.
                 try
                 {
-                    discard(worker.GetAwaiter().GetResult());
+                    discardSide(worker.GetAwaiter().GetResult());
                 }
                 catch (Exception)
                 {
@@ -71,7 +75,7 @@ internal static class TwoThreads
             }
             catch
             {
-                discard(mainResult);
+                discardMain(mainResult);
                 throw;
             }
 
@@ -90,7 +94,7 @@ internal static class TwoThreads
     {
         int batch = Math.Max(1, options.BatchSize);
         int firstCount = data.Count / 2 / batch * batch;
-        if (!network.Capabilities.HasFlag(NetworkCapabilities.ConcurrentForward) || firstCount == 0 || get_num_threads() < 2)
+        if (!CapabilityChecks.CanReadConcurrently(network) || firstCount == 0 || get_num_threads() < 2)
         {
             return DiagonalFisher.Compute(network, head, data, options);
         }

@@ -77,8 +77,9 @@ public sealed class ConvFeatureDriftTests(FashionMnistFixture data, ConvFeatureD
         private readonly Dictionary<(string, ProjectionKind), Measurement> _runs = [];
         private readonly Lock _gate = new();
 
-        public Measurement Get(TaskStream stream, ContinualMethod method, ProjectionKind projection = ProjectionKind.Gpm)
+        public Measurement Get(TaskStream stream, ContinualMethod method, ProjectionKind? projection = null)
         {
+            projection ??= ProjectionKind.Gpm;
             lock (_gate)
             {
                 if (!_runs.TryGetValue((method.Name, projection), out var run))

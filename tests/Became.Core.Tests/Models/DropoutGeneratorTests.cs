@@ -11,10 +11,8 @@ public sealed class DropoutGeneratorTests
     public void Equally_seeded_dropout_generators_give_identical_training_forwards_despite_global_draws()
     {
         using var scope = NewDisposeScope();
-        using var network = new AlexNet(1, 28, 28, 0.125, seed: 1);
-        network.AddHead(2);
-        network.Training = true;
-        using var x = randn(6, 784, generator: new Generator(2));
+        using var network = NewNetwork(training: true);
+        using var x = Inputs();
         using var noGrad = no_grad();
 
         using var first = new Generator(42);
@@ -33,12 +31,10 @@ public sealed class DropoutGeneratorTests
     public void A_dropout_generator_draws_a_fresh_mask_on_every_forward()
     {
         using var scope = NewDisposeScope();
-        using var network = new AlexNet(1, 28, 28, 0.125, seed: 1);
-        network.AddHead(2);
-        network.Training = true;
+        using var network = NewNetwork(training: true);
         using var generator = new Generator(42);
         network.DropoutGenerator = generator;
-        using var x = randn(6, 784, generator: new Generator(2));
+        using var x = Inputs();
         using var noGrad = no_grad();
 
         var a = network.Forward(x, 0);
@@ -51,10 +47,8 @@ public sealed class DropoutGeneratorTests
     public void Without_a_dropout_generator_the_global_generator_drives_dropout()
     {
         using var scope = NewDisposeScope();
-        using var network = new AlexNet(1, 28, 28, 0.125, seed: 1);
-        network.AddHead(2);
-        network.Training = true;
-        using var x = randn(6, 784, generator: new Generator(2));
+        using var network = NewNetwork(training: true);
+        using var x = Inputs();
         using var noGrad = no_grad();
 
         manual_seed(9);
@@ -69,9 +63,8 @@ public sealed class DropoutGeneratorTests
     public void A_dropout_generator_leaves_evaluation_mode_without_dropout()
     {
         using var scope = NewDisposeScope();
-        using var network = new AlexNet(1, 28, 28, 0.125, seed: 1);
-        network.AddHead(2);
-        using var x = randn(6, 784, generator: new Generator(2));
+        using var network = NewNetwork(training: false);
+        using var x = Inputs();
         using var noGrad = no_grad();
         var plain = network.Forward(x, 0).data<float>().ToArray();
 
@@ -80,4 +73,15 @@ public sealed class DropoutGeneratorTests
 
         Assert.Equal(plain, network.Forward(x, 0).data<float>().ToArray());
     }
+
+    // A small AlexNet with one head; its dropout is active in training mode.
+    private static AlexNet NewNetwork(bool training)
+    {
+        var network = new AlexNet(1, 28, 28, 0.125, seed: 1);
+        network.AddHead(2);
+        network.Training = training;
+        return network;
+    }
+
+    private static Tensor Inputs() => randn(6, 784, generator: new Generator(2));
 }

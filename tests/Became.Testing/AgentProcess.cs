@@ -41,8 +41,12 @@ public sealed class AgentProcess : IAsyncDisposable
         return agent;
     }
 
-    /// <summary>`dotnet became.dll ARGS` with both outputs redirected and the extra environment variables.</summary>
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>The agent with the crash tests' pause point (BECAME_TEST_PAUSE_AT), which `became` itself does not have.</summary>
+    public const string TestAgent = "became-test-agent.dll";
+
+    /// <summary>`dotnet became.dll ARGS` (or another <paramref name="program"/> beside the tests, e.g. <see cref="TestAgent"/>)
+    /// with both outputs redirected and the extra environment variables.</summary>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string program = "became.dll")
     {
         // `dotnet became.dll`: the same runtime the tests run on, whatever DOTNET_ROOT the apphost would need.
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
@@ -52,7 +56,7 @@ public sealed class AgentProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
-        foreach (string arg in args.Prepend(Path.Combine(AppContext.BaseDirectory, "became.dll")))
+        foreach (string arg in args.Prepend(Path.Combine(AppContext.BaseDirectory, program)))
         {
             start.ArgumentList.Add(arg);
         }

@@ -83,7 +83,7 @@ internal sealed class ChildAgent : IAsyncDisposable
             "--Training:Threads=1",
             "--ShutdownSeconds=10",
             .. args,
-        ]);
+        ], program: pauseAt is null ? "became.dll" : AgentProcess.TestAgent);
         start.Environment.Remove("BECAME_TEST_PAUSE_AT");
         start.Environment.Remove("BECAME_TEST_PAUSE_MARKER");
         if (pauseAt is not null)

@@ -50,4 +50,8 @@ internal sealed class InjectedDiskFull : IStorageFaults
         // The message and HResult of .NET's IOException for ENOSPC (errno 28) on Linux.
         throw new IOException($"No space left on device : '{path}' ({bytes} bytes, injected)", 28);
     }
+
+    public void BeforeCommit(string taskId)
+    {
+    }
 }

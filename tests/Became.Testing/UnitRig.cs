@@ -3,52 +3,72 @@ using Became.Agent.Configuration;
 using Became.Agent.Deployment;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
-using Became.Core.Native;
-using Microsoft.Extensions.Logging.Abstractions;
+using Became.Agent.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Became.Testing;
 
 /// <summary>
-/// The agent's parts without a host or a broker: a real store on LiteDB files in a temp folder, a fake clock, and
-/// events kept in memory (the messaging that would carry them is not under test here).
+/// The agent's parts without a started host or a broker: the agent's own service graph (AgentHost.Build, never
+/// started) on a real store on LiteDB files in a temp folder, with a fake clock and events kept in memory (the
+/// messaging that would carry them is not under test here) registered over the agent's, as the harness's seams are.
 /// </summary>
 internal sealed class UnitRig : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("became-unit-").FullName;
+    private readonly IHost _host;
 
-    public UnitRig(Action<AgentOptions>? configure = null, IStorageFaults? faults = null)
+    /// <param name="configure">Settings over the agent's defaults (one epoch, CPU).</param>
+    /// <param name="faults">Injected storage faults, if any.</param>
+    /// <param name="services">More registrations over the agent's (e.g. the replies a test reads).</param>
+    public UnitRig(Action<AgentOptions>? configure = null, IStorageFaults? faults = null, Action<IServiceCollection>? services = null)
     {
-        var options = new AgentOptions { DataDirectory = _directory, Device = "cpu" };
-        options.Training.Epochs = 1;
-        configure?.Invoke(options);
-        new AgentOptionsDefaults().PostConfigure(null, options);
-        Options = Microsoft.Extensions.Options.Options.Create(options);
-        Store = new AgentStore(_directory, faults);
-        Status = new DeviceStatus(Store, Deployed, Time);
-        Deployment = new ModelDeployment(Store, Deployed, Events, Status, Options, ComputeDevice.Cpu, NullLogger<ModelDeployment>.Instance);
+        _host = AgentHost.Build([$"--DataDirectory={_directory}", "--Device=cpu", "--Training:Epochs=1", "--Logging:LogLevel:Default=Warning"], s =>
+        {
+            s.AddSingleton<TimeProvider>(Time);
+            s.AddSingleton<IAgentEvents>(Events);
+            if (faults is not null)
+            {
+                s.AddSingleton(faults);
+            }
+
+            if (configure is not null)
+            {
+                s.Configure(configure);
+            }
+
+            services?.Invoke(s);
+        });
     }
 
-    public IOptions<AgentOptions> Options { get; }
+    /// <summary>The agent's service of type <typeparamref name="T"/>, as the agent would build it.</summary>
+    public T Get<T>()
+        where T : notnull => _host.Services.GetRequiredService<T>();
 
-    public AgentStore Store { get; }
+    public IOptions<AgentOptions> Options => Get<IOptions<AgentOptions>>();
 
-    public DeployedModel Deployed { get; } = new();
+    public AgentStore Store => Get<AgentStore>();
+
+    public DeployedModel Deployed => Get<DeployedModel>();
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
     public RecordedEvents Events { get; } = new();
 
-    public DeviceStatus Status { get; }
+    public DeviceStatus Status => Get<DeviceStatus>();
 
-    public ModelDeployment Deployment { get; }
+    public DeploymentQueue Queue => Get<DeploymentQueue>();
+
+    public VersionRollback Rollback => Get<VersionRollback>();
 
     /// <summary>Commits a version whose files are stand-in bytes (whole and checksummed, but no model).</summary>
     public ModelVersionRecord CommitStandIn(string taskId)
     {
         var task = Store.AddTask(taskId, null, 2, 100, 0.1, [1, 2, (byte)taskId.Length]);
-        return Store.Commit(new CommittedTask(task, 0, [1, (byte)task.Sequence], [2, (byte)task.Sequence], [3, (byte)task.Sequence], [2], null, [1], new Dictionary<string, double> { [taskId] = 90 }, 1));
+        return Store.Commit(new CommittedTask(task, Store.NextVersion(), 0, [1, (byte)task.Sequence], [2, (byte)task.Sequence], [3, (byte)task.Sequence], [2], null, [1], new Dictionary<string, double> { [taskId] = 90 }, 1));
     }
 
     /// <summary>Flips a byte of a stored blob, as a failing disk would.</summary>
@@ -62,9 +82,7 @@ internal sealed class UnitRig : IDisposable
 
     public void Dispose()
     {
-        Deployment.Dispose();
-        Deployed.Dispose();
-        Store.Dispose();
+        _host.Dispose();
         Directory.Delete(_directory, recursive: true);
     }
 }

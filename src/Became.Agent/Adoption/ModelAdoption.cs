@@ -8,7 +8,7 @@ using Became.Agent.Jobs;
 using Became.Agent.Mqtt;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
-using Became.Core.Evaluation;
+using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Serialization;
 using Became.Core.Training;
@@ -20,16 +20,17 @@ namespace Became.Agent.Adoption;
 /// <summary>
 /// cmd/adopt: fetches a peer's version with its learner state (models/pull with "state": true, in chunks, through a
 /// connection of its own), checks it (sha256, format, architecture and normalization equal to this device's Model:*,
-/// no task id that means another payload here), then, under the deployment lock (queued behind a job in flight, as a
-/// rollback is), writes it as a new local version, measures it on every held-out set it brings or this device has,
-/// gates it against the deployed version on the tasks both know, commits and deploys it. The next task continues from
-/// its bases, importances, Fisher and heads.
+/// no task id that means another payload here), then, as a command on the <see cref="DeploymentQueue"/> (queued behind a
+/// job in flight, as a rollback is), writes it as a new local version, measures it on every held-out set it brings or
+/// this device has, and hands it to the <see cref="VersionCommitter"/>, which gates it against the deployed version on
+/// the tasks both know, commits it and serves the network that was measured. The next task continues from its bases,
+/// importances, Fisher and heads.
 /// </summary>
 public sealed class ModelAdoption(
     AgentStore store,
-    ModelDeployment deployment,
-    IAgentEvents events,
-    DeviceStatus status,
+    DeploymentQueue queue,
+    VersionCommitter committer,
+    HeldOutEvaluation heldOut,
     MqttRequester requester,
     ComputeDevice device,
     IOptions<AgentOptions> options,
@@ -71,15 +72,15 @@ public sealed class ModelAdoption(
             var state = Check(from, version, bytes, sha256);
             logger.LogInformation("Fetched version {Version} of {Peer} with its state: {Bytes} bytes in {Seconds:F2} s, sha256 {Sha}", state.Version, from, bytes.Length, fetchSeconds, sha256);
             var source = new AdoptedFrom(from, state.Version);
-            AdoptReply? reply = null;
-            bool now = await deployment.AdoptOrQueueAsync(async ct => reply = await ApplyAsync(state, source, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
-            if (!now)
+            var command = new AdoptionCommand(this, state, source);
+            if (queue.Submit(command))
             {
                 return new AdoptReply(source, null, Deployed: false, Queued: true, state.Tasks.Select(t => t.Id).ToArray(), null);
             }
 
+            await command.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
             logger.LogInformation("Adoption of version {Version} of {Peer} took {Seconds:F2} s", state.Version, from, clock.Elapsed.TotalSeconds);
-            return reply!;
+            return command.Reply!;
         }
         finally
         {
@@ -197,19 +198,35 @@ public sealed class ModelAdoption(
         return state;
     }
 
-    /// <summary>Under the deployment lock: the local version's files, its accuracy, the gate, the commit, the swap.</summary>
+    /// <summary>On the worker (the deployment queue): the local version's files, its accuracy, then the committer's gate, commit and swap.</summary>
     private async Task<AdoptReply> ApplyAsync(VersionState state, AdoptedFrom source, CancellationToken cancellationToken)
     {
         TorchSharp.torch.set_num_threads(_options.Training.Threads);
         var deployedBefore = store.Deployed();
+
+        // Chosen once: the commit gets this number (nothing else commits meanwhile), and the model file names it.
         int number = store.NextVersion();
         var (model, learnerState, tests) = LocalFiles(state, source, number, deployedBefore?.Version ?? 0);
         string modelBlob = store.Blobs.Put(model);
         string stateBlob = store.Blobs.Put(learnerState);
         var probe = new ModelVersionRecord { Version = number, ModelBlob = modelBlob, StateBlob = stateBlob, HeadClasses = state.HeadClasses, TaskIds = state.Tasks.Select(t => t.Id).ToArray() };
-        var accuracy = new Dictionary<string, double>(StringComparer.Ordinal);
         var adoptedTasks = new List<AdoptedTask>();
-        int[] ranks;
+        var sets = new List<HeldOutSet>();
+        foreach (var task in state.Tasks)
+        {
+            var known = store.FindTask(task.Id);
+            string? testBlob = known?.TestBlob ?? (tests.TryGetValue(task.Head, out var test) ? store.Blobs.Put(test) : null);
+            if (known is null || known.State is TaskState.Queued or TaskState.Failed)
+            {
+                adoptedTasks.Add(new AdoptedTask(task.Id, task.Name, task.Classes, task.Samples, task.TestFraction, task.PayloadSha256, task.Head, testBlob));
+            }
+
+            if (testBlob is not null)
+            {
+                sets.Add(new HeldOutSet(task.Id, task.Head, Blob: testBlob));
+            }
+        }
+
         LearnerSession session;
         try
         {
@@ -220,55 +237,28 @@ public sealed class ModelAdoption(
             throw new RequestRejectedException(ErrorCodes.BadState, $"The state of {source.Device}'s version {source.Version} does not fit this device's network: {e.Message}");
         }
 
+        CommittedVersion committed;
+        IContinualNetwork network;
         using (session)
         {
-            ranks = session.Learner.Memory.Ranks;
-            foreach (var task in state.Tasks)
-            {
-                var known = store.FindTask(task.Id);
-                string? testBlob = known?.TestBlob ?? (tests.TryGetValue(task.Head, out var test) ? store.Blobs.Put(test) : null);
-                if (known is null || known.State is TaskState.Queued or TaskState.Failed)
-                {
-                    adoptedTasks.Add(new AdoptedTask(task.Id, task.Name, task.Classes, task.Samples, task.TestFraction, task.PayloadSha256, task.Head, testBlob));
-                }
-
-                if (testBlob is null)
-                {
-                    continue;
-                }
-
-                var samples = ModelFiles.ReadTestSet(store.Blobs.Get(testBlob));
-                using var set = samples.ToLabelledSet(_options.Model.NormalizationMean, _options.Model.NormalizationStd, device.Device);
-                double percent = Evaluator.Accuracy(session.Network, set, task.Head);
-                if (double.IsFinite(percent))
-                {
-                    accuracy[task.Id] = Math.Round(percent, 2);
-                }
-            }
+            var accuracy = heldOut.Measure(session.Network, sets);
+            var adopted = new AdoptedVersion(number, new AdoptedSource { Device = source.Device, Version = source.Version }, modelBlob, stateBlob,
+                state.HeadClasses, probe.TaskIds, session.Learner.Memory.Ranks, accuracy, adoptedTasks);
+            committed = committer.CommitAdopted(adopted, state.Tasks.ToDictionary(t => t.Id, t => DecodedTask.TestCountOf(t.Samples, t.TestFraction), StringComparer.Ordinal));
+            network = session.ReleaseNetwork();
         }
 
-        string? gate = DeploymentGate.Verdict(_options.Gate, string.Empty, accuracy, deployedBefore?.Accuracy, TestCount(state));
-        var record = store.CommitAdopted(new AdoptedVersion(new AdoptedSource { Device = source.Device, Version = source.Version }, modelBlob, stateBlob,
-            state.HeadClasses, probe.TaskIds, ranks, accuracy, adoptedTasks), gate);
-        if (gate is not null)
+        var record = committed.Version;
+        if (!await committer.DeployAsync(committed, network, cancellationToken).ConfigureAwait(false))
         {
-            logger.LogWarning("Version {Version} of {Peer} stored as version {Local} but not deployed: {Reason}", source.Version, source.Device, record.Version, gate);
-            await events.PublishAsync(null, new ModelRejected(record.Version, deployedBefore?.Version ?? 0, gate, accuracy, deployedBefore?.Accuracy, source), cancellationToken).ConfigureAwait(false);
-            throw new RequestRejectedException(ErrorCodes.GateRefused, $"Stored as version {record.Version} but not deployed: {gate}. cmd/rollback to {record.Version} deploys it anyway.");
+            throw committed.Gate is { } gate
+                ? new RequestRejectedException(ErrorCodes.GateRefused, $"Stored as version {record.Version} but not deployed: {gate}. cmd/rollback to {record.Version} deploys it anyway.")
+                : new RequestRejectedException(ErrorCodes.CorruptVersion, $"Stored as version {record.Version}, but its files failed their checksum as it was deployed; version {store.Deployed()?.Version ?? 0} keeps serving.");
         }
 
-        deployment.Load();
-        var lost = (deployedBefore?.TaskIds ?? []).Except(record.TaskIds, StringComparer.Ordinal).ToArray();
         logger.LogInformation("Adopted version {Version} of {Peer} as version {Local}: tasks [{Tasks}], accuracy {Accuracy}",
-            source.Version, source.Device, record.Version, string.Join(", ", record.TaskIds), string.Join(", ", accuracy.Select(a => $"{a.Key} {a.Value:F2}%")));
-        await events.PublishAsync(null, new ModelDeployed(
-            Version: record.Version,
-            Accuracy: accuracy,
-            MemoryRanks: ranks,
-            AdoptedFrom: source,
-            LostTasks: lost.Length > 0 ? lost : null), cancellationToken).ConfigureAwait(false);
-        await events.PublishStatusAsync(status.Current(), cancellationToken).ConfigureAwait(false);
-        return new AdoptReply(source, record.Version, Deployed: true, Queued: false, record.TaskIds, accuracy);
+            source.Version, source.Device, record.Version, string.Join(", ", record.TaskIds), string.Join(", ", record.Accuracy.Select(a => $"{a.Key} {a.Value:F2}%")));
+        return new AdoptReply(source, record.Version, Deployed: true, Queued: false, record.TaskIds, record.Accuracy);
     }
 
     /// <summary>This device's files for the adopted version: the model (with this device's version number and the
@@ -313,10 +303,6 @@ public sealed class ModelAdoption(
         return (SafeTensorsFile.Write(model, metadata), SafeTensorsFile.Write(learner, new Dictionary<string, string> { ["format"] = ModelFiles.StateFormat }), tests);
     }
 
-    private Func<string, int> TestCount(VersionState state) => taskId =>
-        store.FindTask(taskId) is { } t ? DecodedTask.TestCountOf(t.Samples, t.TestFraction)
-        : state.Tasks.FirstOrDefault(t => t.Id == taskId) is { } a ? DecodedTask.TestCountOf(a.Samples, a.TestFraction) : 1;
-
     private string OwnArchitecture()
     {
         using var network = _options.Model.CreateNetwork(TorchSharp.torch.CPU, 0);
@@ -334,5 +320,17 @@ public sealed class ModelAdoption(
         {
             return Encoding.UTF8.GetString(payload);
         }
+    }
+
+    /// <summary>An adoption on the deployment queue.</summary>
+    private sealed class AdoptionCommand(ModelAdoption adoption, VersionState state, AdoptedFrom source) : DeploymentCommand
+    {
+        public override string Description => $"adoption of version {source.Version} of {source.Device}";
+
+        /// <summary>The answer, once run.</summary>
+        public AdoptReply? Reply { get; private set; }
+
+        protected override async Task ExecuteAsync(CancellationToken cancellationToken) =>
+            Reply = await adoption.ApplyAsync(state, source, cancellationToken).ConfigureAwait(false);
     }
 }

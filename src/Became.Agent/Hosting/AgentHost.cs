@@ -11,6 +11,7 @@ using Became.Agent.Storage;
 using Became.Core.Native;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -66,11 +67,16 @@ public static class AgentHost
 
         // Resolved once, at start-up: a Device=cuda that cannot be honoured stops the agent with the reason.
         builder.Services.AddSingleton(sp => ComputeDevice.Resolve(sp.GetRequiredService<IOptions<AgentOptions>>().Value.Device));
-        builder.Services.AddSingleton(sp => new AgentStore(sp.GetRequiredService<IOptions<AgentOptions>>().Value.DataDirectory, sp.GetService<IStorageFaults>()));
+        builder.Services.AddSingleton(sp => new AgentStore(sp.GetRequiredService<IOptions<AgentOptions>>().Value.DataDirectory, sp.GetRequiredService<IStorageFaults>()));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<DeployedModel>();
         builder.Services.AddSingleton<DeviceStatus>();
-        builder.Services.AddSingleton<ModelDeployment>();
+        builder.Services.AddSingleton<ServedModelLoader>();
+        builder.Services.AddSingleton<StartupDeployment>();
+        builder.Services.AddSingleton<DeploymentQueue>();
+        builder.Services.AddSingleton<VersionRollback>();
+        builder.Services.AddSingleton<HeldOutEvaluation>();
+        builder.Services.AddSingleton<VersionCommitter>();
         builder.Services.AddSingleton<JobSignal>();
         builder.Services.AddSingleton<BrokerEndpoint>();
         builder.Services.AddSingleton(sp => new MqttConnection(sp.GetRequiredService<BrokerEndpoint>().ConnectionOptions(), sp.GetRequiredService<ILogger<MqttConnection>>()));
@@ -79,7 +85,6 @@ public static class AgentHost
         builder.Services.AddSingleton<AgentEvents>();
         builder.Services.AddSingleton<IAgentEvents>(sp => sp.GetRequiredService<AgentEvents>());
         builder.Services.AddSingleton<TaskIntake>();
-        builder.Services.AddSingleton(sp => TestPause.FromEnvironment(sp.GetRequiredService<ILogger<TestPause>>()));
         builder.Services.AddSingleton<RetrySchedule>();
         builder.Services.AddSingleton<TaskTrainer>();
         builder.Services.AddSingleton<JobRunner>();
@@ -101,7 +106,10 @@ public static class AgentHost
             builder.Services.AddHostedService<DemoFeeder>();
         }
 
+        // The test harness's seams (injected storage faults, held job points) are registered by it alone; the agent has none.
         configure?.Invoke(builder.Services);
+        builder.Services.TryAddSingleton<IStorageFaults>(NoStorageFaults.Instance);
+        builder.Services.TryAddSingleton<IJobCheckpoints>(NoCheckpoints.Instance);
         return builder.Build();
     }
 
@@ -109,7 +117,8 @@ public static class AgentHost
     /// directory in use) is one line on <paramref name="error"/> (stderr by default) and <see cref="ExitCodes.Usage"/>.</summary>
     /// <param name="args">Settings as <c>--Section:Key=value</c> or <c>--Section:Key value</c>, and the <see cref="Switches"/>.</param>
     /// <param name="error">Where the one-line reason of a failed start goes.</param>
-    public static async Task<int> RunAsync(string[] args, TextWriter? error = null)
+    /// <param name="configure">Extra services (the test harness's seams; the agent registers none).</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter? error = null, Action<IServiceCollection>? configure = null)
     {
         error ??= Console.Error;
         if (SettingKeys.FindUnknown(args, Switches, AppContext.BaseDirectory) is { } unknown)
@@ -129,7 +138,7 @@ public static class AgentHost
             return ExitCodes.TorchUnavailable;
         }
 
-        using var host = Build(args);
+        using var host = Build(args, configure);
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("became");
         try
         {

@@ -86,7 +86,7 @@ public sealed class MessagingService(
     AgentEvents events,
     TaskIntake intake,
     Serving.ModelRequests requests,
-    ModelDeployment deployment,
+    StartupDeployment startup,
     DeviceStatus status,
     Storage.AgentStore store,
     IOptions<AgentOptions> options,
@@ -104,7 +104,7 @@ public sealed class MessagingService(
             logger.LogWarning("Removed {Count} unreferenced blob files left by an interrupted commit", store.RemovedOrphans);
         }
 
-        deployment.LoadAtStartup();
+        startup.Load();
         await endpoint.StartAsync(cancellationToken).ConfigureAwait(false);
         connection.MessageHandler = RouteAsync;
         connection.Connected = OnConnectedAsync;
@@ -135,6 +135,15 @@ public sealed class MessagingService(
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 logger.LogWarning(e, "Could not publish the offline status");
+            }
+
+            try
+            {
+                await requests.StopAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                logger.LogWarning("An adoption in flight did not end within the shutdown time");
             }
 
             await connection.DisposeAsync().ConfigureAwait(false);

@@ -5,6 +5,7 @@ using Became.Agent.Deployment;
 using Became.Agent.Intake;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
+using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Training;
 using Microsoft.Extensions.Logging;
@@ -13,14 +14,15 @@ using Microsoft.Extensions.Options;
 namespace Became.Agent.Jobs;
 
 /// <summary>
-/// One job from start to end: trains the task (<see cref="TaskTrainer"/>) on a thread of its own, asks the gate,
-/// commits the new version with its memory and Fisher, then deploys it (or announces the gate's refusal). A job
-/// interrupted by shutdown or a crash stays queued and starts again from the beginning.
+/// One job from start to end, begun by the worker on the <see cref="DeploymentQueue"/>: trains the task
+/// (<see cref="TaskTrainer"/>) on a thread of its own into the version number chosen as it starts, then the
+/// <see cref="VersionCommitter"/> gates and commits it and serves the trained network (or announces the gate's refusal).
+/// A job interrupted by shutdown or a crash stays queued and starts again from the beginning.
 /// </summary>
 public sealed class JobRunner(
     AgentStore store,
     TaskTrainer trainer,
-    ModelDeployment deployment,
+    VersionCommitter committer,
     DeviceStatus status,
     IAgentEvents events,
     RetrySchedule retries,
@@ -34,24 +36,14 @@ public sealed class JobRunner(
     /// <summary>Runs one job to its end; every failure is reported here (only a shutdown's cancellation escapes).</summary>
     public async Task RunAsync(TaskRecord task, CancellationToken cancellationToken)
     {
-        // The deployment lock is taken only as the job starts and ends, never while it trains: a rollback arriving in
-        // between is queued and answered at once (see ModelDeployment.RollbackAsync), and applied when the job ends.
-        await deployment.BeginJobAsync(cancellationToken).ConfigureAwait(false);
-        try
+        if (LearnedMeanwhile(task))
         {
-            if (LearnedMeanwhile(task))
-            {
-                // An adoption applied while this job waited for the deployment lock brought the task already.
-                logger.LogInformation("Task {TaskId} was learned by an adopted version meanwhile; not trained again", task.Id);
-                return;
-            }
+            // An adoption applied before this job began brought the task already.
+            logger.LogInformation("Task {TaskId} was learned by an adopted version meanwhile; not trained again", task.Id);
+            return;
+        }
 
-            await RunJobLockedAsync(task, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            await deployment.EndJobAsync(cancellationToken).ConfigureAwait(false);
-        }
+        await RunJobLockedAsync(task, cancellationToken).ConfigureAwait(false);
     }
 
     private bool LearnedMeanwhile(TaskRecord task)
@@ -117,23 +109,29 @@ public sealed class JobRunner(
     {
         var progress = Channel.CreateUnbounded<EpochReport>();
         var pump = PumpProgressAsync(task.Id, progress.Reader, cancellationToken);
+        TrainedVersion? trained = null;
         try
         {
             store.MarkStarted(task.Id);
+
+            // Chosen once: nothing else commits a version while the job runs (the deployment queue), so this is the number
+            // the commit gets, and the one the model file's metadata names.
+            int number = store.NextVersion();
+
             // A thread of its own: a job holds it for seconds to minutes, and on a 2-core device a pool thread taken that
             // long delays HTTP and MQTT requests until the pool grows.
-            var committed = await Task.Factory.StartNew(
-                () => trainer.Train(task, new ChannelProgress(progress.Writer, heartbeat, Pause(task.Id, cancellationToken)), cancellationToken),
+            trained = await Task.Factory.StartNew(
+                () => trainer.Train(task, number, new ChannelProgress(progress.Writer, heartbeat, Pause(task.Id, cancellationToken)), cancellationToken),
                 cancellationToken,
                 TaskCreationOptions.LongRunning,
                 TaskScheduler.Default).ConfigureAwait(false);
             progress.Writer.TryComplete();
             await pump.ConfigureAwait(false);
-            var previous = store.Deployed();
-            string? gate = GateVerdict(task.Id, committed.Accuracy, previous);
-            var version = store.Commit(committed, gate, () => checkpoints.Reached(IJobCheckpoints.Commit, task.Id, cancellationToken));
+            var committed = committer.CommitLearned(trained.Files);
             retries.Clear(task.Id);
-            return new Committed(committed, version, previous, gate);
+            var done = new Committed(committed, trained.Network);
+            trained = null;
+            return done;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -175,33 +173,37 @@ public sealed class JobRunner(
         finally
         {
             progress.Writer.TryComplete();
+            trained?.Network.Dispose();
         }
     }
 
     /// <summary>
-    /// After the commit: the gate's verdict is announced, or the new version is swapped in and announced. The task is
-    /// learned by now, so a failure here (a model file that fails its checksum on loading, an event that cannot be
-    /// written) is logged and reported, and never marks the task failed.
+    /// After the commit: the gate's verdict is announced, or the trained network is swapped in and announced. The task
+    /// is learned by now, so a failure here (an event that cannot be written) is logged and reported, and never marks
+    /// the task failed; files that fail their checksum are the committer's (model.corrupt, the served model stays).
     /// </summary>
     private async Task AfterCommitAsync(TaskRecord task, Committed done, TimeSpan elapsed, CancellationToken cancellationToken)
     {
-        var (committed, version, previous, gate) = done;
+        var committed = done.Version;
+        IContinualNetwork? network = done.Network;
+        var version = committed.Version;
         try
         {
-            if (gate is not null)
-            {
-                logger.LogDebug("Task {TaskId}: version {Version} stored but not deployed: {Reason}", task.Id, version.Version, gate);
-                await events.PublishAsync(task.Id, new ModelRejected(
-                    Version: version.Version,
-                    DeployedVersion: previous?.Version ?? 0,
-                    Reason: gate,
-                    Accuracy: version.Accuracy,
-                    DeployedAccuracy: previous?.Accuracy), cancellationToken).ConfigureAwait(false);
-            }
-            else
+            if (committed.Gate is null)
             {
                 checkpoints.Reached(IJobCheckpoints.Swap, task.Id, cancellationToken);
-                await DeployAsync(task, committed, version, elapsed, cancellationToken).ConfigureAwait(false);
+            }
+
+            var handed = network;
+            network = null;
+
+            // From here the committer owns the network: it serves it or disposes it.
+            if (await committer.DeployAsync(committed, handed, cancellationToken).ConfigureAwait(false))
+            {
+                logger.LogDebug(
+                    "Task {TaskId} learned in {Seconds:F1} s (training {Training:F1} s): version {Version}, accuracy {Accuracy}",
+                    task.Id, elapsed.TotalSeconds, version.TrainingSeconds, version.Version,
+                    string.Join(", ", version.Accuracy.Select(a => $"{a.Key} {a.Value:F2}%")));
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -211,31 +213,18 @@ public sealed class JobRunner(
         }
         catch (Exception e)
         {
-            await ReportAfterCommitFailureAsync(task, version, gate, e, cancellationToken).ConfigureAwait(false);
+            await ReportAfterCommitFailureAsync(task, version, e, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            network?.Dispose();
         }
     }
 
-    private async Task ReportAfterCommitFailureAsync(TaskRecord task, ModelVersionRecord version, string? gate, Exception e, CancellationToken cancellationToken)
+    private async Task ReportAfterCommitFailureAsync(TaskRecord task, ModelVersionRecord version, Exception e, CancellationToken cancellationToken)
     {
         try
         {
-            if (gate is null && e is InvalidDataException or FileNotFoundException)
-            {
-                // The new version's files failed their checksum as it was loaded: as at start-up, it is marked and the
-                // model already loaded keeps serving, so the deployed pointer goes back to that one.
-                int serving = deployment.ServingVersion;
-                status.SetError($"model version {version.Version} corrupt; serving version {serving}");
-                logger.LogError("Task {TaskId} is learned into version {Version}, but its files failed their checksum as it was loaded; version {Serving} keeps serving: {Reason}", task.Id, version.Version, serving, e.Message);
-                store.MarkCorrupt(version.Version, e.Message);
-                store.SetDeployed(serving);
-                await events.PublishAsync(task.Id, new ModelCorrupt(
-                    Version: version.Version,
-                    FallbackVersion: serving,
-                    Reasons: new[] { $"version {version.Version}: {e.Message}" },
-                    LostTasks: new[] { task.Id }), cancellationToken).ConfigureAwait(false);
-                return;
-            }
-
             status.SetError($"{task.Id}: version {version.Version} committed, then: {e.Message}");
             logger.LogError(e, "Task {TaskId} is learned into version {Version}, but a step after the commit failed: {Reason}", task.Id, version.Version, e.Message);
             await events.PublishAsync(task.Id, new JobFailed(
@@ -250,35 +239,6 @@ public sealed class JobRunner(
             logger.LogError(reportError, "Could not report the failure after the commit of {TaskId}", task.Id);
         }
     }
-
-    private async Task DeployAsync(TaskRecord task, CommittedTask committed, ModelVersionRecord version, TimeSpan elapsed, CancellationToken cancellationToken)
-    {
-        deployment.Load();
-        logger.LogDebug(
-            "Task {TaskId} learned in {Seconds:F1} s (training {Training:F1} s): version {Version}, accuracy {Accuracy}",
-            task.Id, elapsed.TotalSeconds, committed.TrainingSeconds, version.Version,
-            string.Join(", ", version.Accuracy.Select(a => $"{a.Key} {a.Value:F2}%")));
-        if (committed.MergeCoefficient is { } a)
-        {
-            await events.PublishAsync(task.Id, new ModelMerged(MergeCoefficient: a), cancellationToken).ConfigureAwait(false);
-        }
-
-        await events.PublishAsync(task.Id, new ModelDeployed(
-
-            Version: version.Version,
-
-            Accuracy: version.Accuracy,
-
-            MemoryRanks: version.MemoryRanks,
-
-            TrainingSeconds: Math.Round(committed.TrainingSeconds, 2)), cancellationToken).ConfigureAwait(false);
-    }
-
-    private string? GateVerdict(string taskId, IReadOnlyDictionary<string, double> accuracy, ModelVersionRecord? deployedVersion) =>
-        DeploymentGate.Verdict(_options.Gate, taskId, accuracy, deployedVersion?.Accuracy, TestCount);
-
-    private int TestCount(string taskId) =>
-        store.FindTask(taskId) is { } t ? DecodedTask.TestCountOf(t.Samples, t.TestFraction) : 1;
 
     private async Task PumpProgressAsync(string taskId, ChannelReader<EpochReport> reader, CancellationToken cancellationToken)
     {
@@ -323,6 +283,6 @@ public sealed class JobRunner(
         }
     }
 
-    /// <summary>A job's committed version with what the gate decided against the version deployed before it.</summary>
-    private sealed record Committed(CommittedTask Task, ModelVersionRecord Version, ModelVersionRecord? Previous, string? Gate);
+    /// <summary>A job's committed version and the trained network that holds its weights (served unless the gate refused it).</summary>
+    private sealed record Committed(CommittedVersion Version, IContinualNetwork Network);
 }

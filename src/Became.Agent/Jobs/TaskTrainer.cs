@@ -4,24 +4,30 @@ using Became.Agent.Intake;
 using Became.Agent.Observability;
 using Became.Agent.Storage;
 using Became.Core.Data;
-using Became.Core.Evaluation;
+using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Training;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Became.Agent.Jobs;
+
+/// <summary>A learned task's version, not yet committed: its files and figures, and the network that holds its weights
+/// (measured, and served as it is if the gate lets it: the network is built once per job).</summary>
+/// <param name="Files">What the commit stores.</param>
+/// <param name="Network">The merged network; the caller owns it.</param>
+public sealed record TrainedVersion(CommittedTask Files, IContinualNetwork Network);
 
 /// <summary>
 /// Learns one task on the job's own thread: rebuilds the learner from the deployed version, learns the task (two stages
 /// and the merge), measures every head on its held-out test set and writes the new version's files (not yet committed).
 /// </summary>
-public sealed class TaskTrainer(AgentStore store, IOptions<AgentOptions> options, ComputeDevice device, ILogger<TaskTrainer> logger, AgentMetrics? metrics = null)
+public sealed class TaskTrainer(AgentStore store, HeldOutEvaluation heldOut, IOptions<AgentOptions> options, ComputeDevice device, AgentMetrics metrics)
 {
     private readonly AgentOptions _options = options.Value;
 
-    /// <summary>Trains <paramref name="task"/> on top of the deployed version; <paramref name="progress"/> hears each epoch with its samples/s.</summary>
-    public CommittedTask Train(TaskRecord task, IProgress<EpochReport> progress, CancellationToken cancellationToken)
+    /// <summary>Trains <paramref name="task"/> on top of the deployed version into version <paramref name="number"/>;
+    /// <paramref name="progress"/> hears each epoch with its samples/s.</summary>
+    public TrainedVersion Train(TaskRecord task, int number, IProgress<EpochReport> progress, CancellationToken cancellationToken)
     {
         // libtorch's OpenMP thread count is per OS thread, and each job runs on a new one: set it here.
         TorchSharp.torch.set_num_threads(_options.Training.Threads);
@@ -32,56 +38,37 @@ public sealed class TaskTrainer(AgentStore store, IOptions<AgentOptions> options
         var samples = Scaled(decoded);
         var (train, validation, test) = TaskSplit.Split(task.Id, samples, decoded.TestCount);
         double mean = _options.Model.NormalizationMean, std = _options.Model.NormalizationStd;
-        using var continual = new ContinualTask(learner.TasksLearned, task.Id, decoded.Classes, train.ToLabelledSet(mean, std, device.Device), validation.ToLabelledSet(mean, std, device.Device), test.ToLabelledSet(mean, std, device.Device));
-        int number = store.NextVersion();
-        TorchSharp.torch.manual_seed(_options.Training.Seed + number);
-        var outcome = learner.Learn(continual, new EpochRate(progress, train.Count), cancellationToken);
-        metrics?.Trained(outcome);
-
-        // Heads follow the deployed version's task order; each keeps its held-out test set.
-        var accuracy = new Dictionary<string, double>();
-        var earlier = version?.TaskIds ?? [];
-        for (int head = 0; head < earlier.Length; head++)
+        TaskOutcome outcome;
+        using (var continual = new ContinualTask(learner.TasksLearned, task.Id, decoded.Classes, train.ToLabelledSet(mean, std, device.Device), validation.ToLabelledSet(mean, std, device.Device), test.ToLabelledSet(mean, std, device.Device)))
         {
-            if (store.FindTask(earlier[head])?.TestBlob is not string testBlob)
-            {
-                continue;
-            }
-
-            ScaledSamples stored;
+            // Dropout draws from the job's own generator, seeded by the version number: the same tasks give the same model,
+            // whatever else uses the process's global generator.
+            using var dropout = new TorchSharp.torch.Generator(unchecked((ulong)(_options.Training.Seed + number)));
+            session.Network.DropoutGenerator = dropout;
             try
             {
-                stored = ModelFiles.ReadTestSet(store.Blobs.Get(testBlob));
+                outcome = learner.Learn(continual, new EpochRate(progress, train.Count), cancellationToken);
             }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
+            finally
             {
-                // A damaged test set costs that task's accuracy figure, not the job.
-                logger.LogError("Held-out test set of {TaskId} is unusable, its accuracy is not measured: {Reason}", earlier[head], e.Message);
-                continue;
+                session.Network.DropoutGenerator = null;
             }
-
-            using var set = stored.ToLabelledSet(mean, std, device.Device);
-            AddAccuracy(accuracy, earlier[head], Evaluator.Accuracy(session.Network, set, head));
         }
 
-        AddAccuracy(accuracy, task.Id, Evaluator.Accuracy(session.Network, continual.Test, outcome.Head));
-        var taskIds = (version?.TaskIds ?? []).Append(task.Id).ToList();
+        metrics.Trained(outcome);
+
+        // Heads follow the deployed version's task order; each keeps its held-out test set.
+        var earlier = version?.TaskIds ?? [];
+        var sets = earlier.Select((id, head) => (id, head, blob: store.FindTask(id)?.TestBlob))
+            .Where(e => e.blob is not null)
+            .Select(e => new HeldOutSet(e.id, e.head, Blob: e.blob))
+            .Append(new HeldOutSet(task.Id, outcome.Head, Samples: test));
+        var accuracy = heldOut.Measure(session.Network, sets);
+        var taskIds = earlier.Append(task.Id).ToList();
         var (model, state) = ModelFiles.Write(learner, _options, number, version?.Version ?? 0, taskIds);
-        return new CommittedTask(task, outcome.Head, model, state, ModelFiles.WriteTestSet(test), session.Network.HeadClasses.ToArray(),
+        var files = new CommittedTask(task, number, outcome.Head, model, state, ModelFiles.WriteTestSet(test), session.Network.HeadClasses.ToArray(),
             outcome.MergeCoefficient, outcome.MemoryRanks, accuracy, outcome.Seconds);
-    }
-
-    // An empty held-out set (a task accepted before intake refused them) measures nothing: 0/0 is NaN, which no event,
-    // record or JSON reply can carry, so the task simply has no accuracy figure.
-    private void AddAccuracy(Dictionary<string, double> accuracy, string taskId, double percent)
-    {
-        if (double.IsFinite(percent))
-        {
-            accuracy[taskId] = Math.Round(percent, 2);
-            return;
-        }
-
-        logger.LogWarning("Task {TaskId} has no usable held-out test set (accuracy {Accuracy}); it gets no accuracy figure", taskId, percent);
+        return new TrainedVersion(files, session.ReleaseNetwork());
     }
 
     private static ScaledSamples Scaled(DecodedTask decoded)

@@ -11,13 +11,15 @@ using Microsoft.Extensions.Options;
 namespace Became.Agent.Jobs;
 
 /// <summary>
-/// The job loop: runs queued tasks one at a time, in arrival order (<see cref="JobRunner"/>), holds the queue while
-/// its first task backs off after a transient failure, and waits out a store that cannot be read.
+/// The job loop, which drains the <see cref="DeploymentQueue"/>: runs the operator's waiting commands (rollback,
+/// adoption), then queued tasks one at a time, in arrival order (<see cref="JobRunner"/>); holds the queue while its
+/// first task backs off after a transient failure, and waits out a store that cannot be read.
 /// </summary>
 public sealed class TrainingWorker(
     AgentStore store,
     JobRunner runner,
-    ModelDeployment deployment,
+    DeploymentQueue queue,
+    StartupDeployment startup,
     DeviceStatus status,
     IAgentEvents events,
     JobSignal signal,
@@ -44,7 +46,7 @@ public sealed class TrainingWorker(
 
         // The agent idles between jobs: a job's large blocks go back to the system when freed (see ProcessMemory).
         ProcessMemory.ReturnLargeBlocks();
-        await deployment.AnnounceStartupFallbackAsync(stoppingToken).ConfigureAwait(false);
+        await startup.AnnounceAsync(stoppingToken).ConfigureAwait(false);
         foreach (var interrupted in store.QueuedTasks().Where(t => t.StartedAt is not null))
         {
             logger.LogDebug("Job {TaskId} was interrupted: it started at {StartedAt:O} and the agent stopped or crashed before its commit; it restarts from the beginning", interrupted.Id, interrupted.StartedAt);
@@ -54,9 +56,22 @@ public sealed class TrainingWorker(
         }
 
         await events.PublishStatusAsync(status.Current(), stoppingToken).ConfigureAwait(false);
+        try
+        {
+            await DrainAsync(stoppingToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            queue.CancelWaiting();
+        }
+    }
+
+    private async Task DrainAsync(CancellationToken stoppingToken)
+    {
         while (!stoppingToken.IsCancellationRequested)
         {
             heartbeat.Beat();
+            await queue.RunCommandsAsync(stoppingToken).ConfigureAwait(false);
             TaskRecord? next;
             try
             {
@@ -87,7 +102,20 @@ public sealed class TrainingWorker(
                 continue;
             }
 
-            await runner.RunAsync(next, stoppingToken).ConfigureAwait(false);
+            if (!queue.TryBeginJob())
+            {
+                // A command came in meanwhile: it runs first.
+                continue;
+            }
+
+            try
+            {
+                await runner.RunAsync(next, stoppingToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                queue.EndJob();
+            }
         }
     }
 }

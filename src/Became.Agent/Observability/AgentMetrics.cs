@@ -45,6 +45,7 @@ public sealed class AgentMetrics : IDisposable
     private readonly Counter<long> _accepted;
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _learned;
+    private readonly Counter<long> _adopted;
     private readonly Counter<long> _failed;
     private readonly Counter<long> _gateRejected;
     private readonly Counter<long> _corrupt;
@@ -85,6 +86,7 @@ public sealed class AgentMetrics : IDisposable
         _accepted = _meter.CreateCounter<long>("became.tasks.accepted", "{task}", "Tasks accepted into the queue.");
         _rejected = _meter.CreateCounter<long>("became.tasks.rejected", "{task}", "Task messages refused at intake, by reason (the task.rejected reason codes).");
         _learned = _meter.CreateCounter<long>("became.tasks.learned", "{task}", "Tasks learned and deployed.");
+        _adopted = _meter.CreateCounter<long>("became.versions.adopted", "{version}", "Versions adopted from another device and deployed.");
         _failed = _meter.CreateCounter<long>("became.tasks.failed", "{task}", "Failed jobs by reason: transient (retried later), error (final), after_commit (learned, a later step failed).");
         _gateRejected = _meter.CreateCounter<long>("became.models.rejected", "{model}", "Versions the deployment gate kept from being deployed.");
         _corrupt = _meter.CreateCounter<long>("became.models.corrupt", "{model}", "Versions whose files failed their checksum.");
@@ -98,7 +100,7 @@ public sealed class AgentMetrics : IDisposable
 
         // Series that exist from the start, at 0, so that rate() and increase() see the first event (Prometheus's advice
         // for label values known in advance); task rejections and inference errors appear with their first code.
-        foreach (var counter in new[] { _accepted, _learned, _gateRejected, _corrupt, _rollbacks })
+        foreach (var counter in new[] { _accepted, _learned, _adopted, _gateRejected, _corrupt, _rollbacks })
         {
             counter.Add(0);
         }
@@ -134,9 +136,6 @@ public sealed class AgentMetrics : IDisposable
         }
     }
 
-    /// <summary><see cref="MeasureInference"/> where there may be no metrics (a request handler built without them).</summary>
-    public static T Measure<T>(AgentMetrics? metrics, string transport, Func<T> answer) =>
-        metrics is null ? answer() : metrics.MeasureInference(transport, answer);
 
     /// <summary>Records the throughput of a learned task's stages (there is no event that carries it).</summary>
     public void Trained(TaskOutcome outcome)
@@ -167,6 +166,10 @@ public sealed class AgentMetrics : IDisposable
                 break;
             case ModelDeployed { Rollback: true }:
                 _rollbacks.Add(1);
+                break;
+            case ModelDeployed { AdoptedFrom: not null }:
+                // Another device learned these tasks: an adoption is not a task learned here.
+                _adopted.Add(1);
                 break;
             case ModelDeployed deployed:
                 _learned.Add(1);

@@ -24,7 +24,7 @@ public sealed class HttpApi(
     AgentStore store,
     DeployedModel deployed,
     InferenceService inference,
-    ModelDeployment deployment,
+    VersionRollback rollback,
     AgentMetrics metrics,
     MeterProvider meterProvider,
     StatusPage statusPage,
@@ -143,7 +143,7 @@ public sealed class HttpApi(
         {
             try
             {
-                var record = await deployment.RollbackAsync(version, ct).ConfigureAwait(false);
+                var record = await rollback.RequestAsync(version, ct).ConfigureAwait(false);
                 return record is null ? Results.Json(new ErrorReply(ErrorCodes.UnknownVersion, $"There is no version {version}."), statusCode: 404)
                     : Results.Json(new RollbackReply(record.Version, record.Deployed, record.Queued), statusCode: record.Queued ? 202 : 200);
             }

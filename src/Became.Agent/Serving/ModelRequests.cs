@@ -20,18 +20,22 @@ namespace Became.Agent.Serving;
 public sealed class ModelRequests(
     AgentStore store,
     InferenceService inference,
-    ModelDeployment deployment,
+    VersionRollback rollback,
     IAgentEvents events,
     IMqttReplies connection,
     IOptions<AgentOptions> options,
     ILogger<ModelRequests> logger,
-    AgentMetrics? metrics = null,
-    IModelAdoption? adoption = null)
+    AgentMetrics metrics,
+    IModelAdoption adoption)
 {
     /// <summary>Levels below became/{any device}/ that no reply may be published to (models/pull: the pair of levels).</summary>
     private static readonly HashSet<string> ReservedLevels = new(StringComparer.Ordinal) { "tasks", "cmd", "infer", "events", "status" };
 
     private readonly AgentOptions _options = options.Value;
+
+    // Adoptions answered off the receive path, and their cancellation as the agent stops.
+    private readonly HashSet<Task> _background = [];
+    private readonly CancellationTokenSource _stopping = new();
 
     // The last state file built for a pull with "state": true, so its chunks do not each rebuild it.
     private readonly Lock _stateGate = new();
@@ -73,24 +77,20 @@ public sealed class ModelRequests(
                         break;
                     }
 
-                    var result = AgentMetrics.Measure(metrics, InferenceTransport.Mqtt, () => inference.Answer(message.Payload));
+                    var result = metrics.MeasureInference(InferenceTransport.Mqtt, () => inference.Answer(message.Payload));
                     await ReplyJsonAsync(message, result, [("version", result.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))], cancellationToken).ConfigureAwait(false);
                     break;
                 case Protocol.Topics.Rollback:
                     int version = RequestedVersion(message.Payload) ?? throw new RequestRejectedException(ErrorCodes.BadRequest, "A rollback needs {\"version\": n}.");
-                    var record = await deployment.RollbackAsync(version, cancellationToken).ConfigureAwait(false)
+                    var record = await rollback.RequestAsync(version, cancellationToken).ConfigureAwait(false)
                         ?? throw new RequestRejectedException(ErrorCodes.UnknownVersion, $"There is no version {version}.");
                     await ReplyJsonAsync(message, new RollbackReply(record.Version, record.Deployed, record.Queued), [], cancellationToken).ConfigureAwait(false);
                     break;
                 case Protocol.Topics.Adopt:
                     var (from, fromVersion) = AdoptRequest(message.Payload);
-                    if (adoption is null)
-                    {
-                        throw new RequestRejectedException(ErrorCodes.BadRequest, "This agent cannot adopt.");
-                    }
-
-                    // The fetch takes a round trip per chunk: off the receive path, so tasks and infer requests keep flowing.
-                    _ = AdoptAsync(message, adoption, from, fromVersion, cancellationToken);
+                    // The fetch takes a round trip per chunk: off the receive path, so tasks and infer requests keep flowing;
+                    // kept, so the agent's stop waits for it rather than dispose the store under it.
+                    Track(AdoptAsync(message, adoption, from, fromVersion, _stopping.Token));
                     break;
             }
         }
@@ -145,6 +145,40 @@ public sealed class ModelRequests(
         return reserved
             ? $"The response topic '{shown}' is a device's {level} topic: a reply there would be taken for one of its messages."
             : null;
+    }
+
+    /// <summary>Cancels the adoptions in flight and waits for them to end (their requesters hear nothing, as with any
+    /// request in flight at shutdown); called as the messaging stops, before the connection and the store go.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        Task[] running;
+        lock (_background)
+        {
+            running = [.. _background];
+        }
+
+        await Task.WhenAll(running).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void Track(Task work)
+    {
+        lock (_background)
+        {
+            _background.Add(work);
+        }
+
+        _ = work.ContinueWith(
+            done =>
+            {
+                lock (_background)
+                {
+                    _background.Remove(done);
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
     private async Task AdoptAsync(MqttIncomingMessage message, IModelAdoption adoption, string from, int? version, CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 namespace Became.Agent.Storage;
 
 /// <summary>A version adopted from a peer, its files already stored as blobs.</summary>
+/// <param name="Version">This device's number for it, chosen as the adoption was applied (written into the model file).</param>
 /// <param name="From">The peer and its version number.</param>
 /// <param name="ModelBlob">The model file (written here, with this device's version number).</param>
 /// <param name="StateBlob">The learner state (memory bases, importances, accumulated Fisher).</param>
@@ -10,6 +11,7 @@ namespace Became.Agent.Storage;
 /// <param name="Accuracy">Held-out accuracy measured here on every task with a test set.</param>
 /// <param name="Tasks">The adopted tasks this device has no record of yet, or has queued (or failed) but not learned.</param>
 public sealed record AdoptedVersion(
+    int Version,
     AdoptedSource From,
     string ModelBlob,
     string StateBlob,
@@ -37,7 +39,7 @@ public sealed partial class AgentStore
             try
             {
                 int parent = (int)(_settings.FindById(DeployedKey)?.Value ?? 0);
-                int number = NextVersion();
+                int number = ClaimVersion(adopted.Version);
                 var version = new ModelVersionRecord
                 {
                     Version = number,

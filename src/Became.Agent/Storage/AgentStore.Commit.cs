@@ -4,6 +4,7 @@ namespace Became.Agent.Storage;
 
 /// <summary>What a committed task brings: the new version's files and figures.</summary>
 /// <param name="Task">The task learned.</param>
+/// <param name="Version">The new version's number, chosen as the job started (written into the model file).</param>
 /// <param name="Head">The head it got.</param>
 /// <param name="ModelFile">Safetensors model (state dict + metadata).</param>
 /// <param name="StateFile">Safetensors memory bases and accumulated Fisher.</param>
@@ -15,6 +16,7 @@ namespace Became.Agent.Storage;
 /// <param name="TrainingSeconds">Seconds the learner took.</param>
 public sealed record CommittedTask(
     TaskRecord Task,
+    int Version,
     int Head,
     byte[] ModelFile,
     byte[] StateFile,
@@ -32,8 +34,7 @@ public sealed partial class AgentStore
     /// one transaction, then a checkpoint; then the training payload is deleted (the test set stays).</summary>
     /// <param name="committed">What the job produced.</param>
     /// <param name="gateReason">Why the gate holds the version back, or null to deploy it.</param>
-    /// <param name="beforeTransactionCommit">Runs inside the transaction just before it commits (the test-only pause point).</param>
-    public ModelVersionRecord Commit(CommittedTask committed, string? gateReason = null, Action? beforeTransactionCommit = null)
+    public ModelVersionRecord Commit(CommittedTask committed, string? gateReason = null)
     {
         string modelBlob = Blobs.Put(committed.ModelFile);
         string stateBlob = Blobs.Put(committed.StateFile);
@@ -46,7 +47,7 @@ public sealed partial class AgentStore
             try
             {
                 int parent = (int)(_settings.FindById(DeployedKey)?.Value ?? 0);
-                int number = NextVersion();
+                int number = ClaimVersion(committed.Version);
                 var previous = parent == 0 ? null : _versions.FindById(parent);
                 version = new ModelVersionRecord
                 {
@@ -82,7 +83,7 @@ public sealed partial class AgentStore
                     _settings.Upsert(new StoreSetting { Key = DeployedKey, Value = number });
                 }
 
-                beforeTransactionCommit?.Invoke();
+                _faults.BeforeCommit(committed.Task.Id);
                 _db.Commit();
             }
             catch
@@ -116,6 +117,16 @@ public sealed partial class AgentStore
         }
 
         return version;
+    }
+
+    /// <summary>The next version number, which must be the one the new version's files were written with: versions
+    /// are committed one at a time (the deployment queue), so anything else is a bug, refused before it names a file wrongly.</summary>
+    private int ClaimVersion(int expected)
+    {
+        int number = NextVersion();
+        return number == expected
+            ? number
+            : throw new InvalidOperationException($"The new version was written as version {expected}, but the next version number is {number}.");
     }
 
     /// <summary>Makes a stored version the deployed one again (rollback); false when it does not exist.</summary>

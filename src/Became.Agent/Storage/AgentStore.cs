@@ -24,8 +24,18 @@ public sealed partial class AgentStore : IDisposable
     // opened again on the next call instead, which replays its log, so the agent recovers once space is back.
     private bool _broken;
 
-    public AgentStore(string dataDirectory, IStorageFaults? faults = null)
+    private readonly IStorageFaults _faults;
+
+    /// <summary>Opens the store of <paramref name="dataDirectory"/> (created when new), without injected faults.</summary>
+    public AgentStore(string dataDirectory)
+        : this(dataDirectory, NoStorageFaults.Instance)
     {
+    }
+
+    /// <summary>Opens the store with <paramref name="faults"/> (the test harness's seam) around its writes and commits.</summary>
+    public AgentStore(string dataDirectory, IStorageFaults faults)
+    {
+        _faults = faults;
         // Before LiteDB opens and orphan blobs are collected: a second agent on this directory stops here, touching nothing.
         _lock = DataDirectoryLock.Acquire(dataDirectory);
         DataDirectory = dataDirectory;

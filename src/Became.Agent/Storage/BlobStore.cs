@@ -10,10 +10,10 @@ public sealed class BlobStore
 {
     private readonly IStorageFaults _faults;
 
-    public BlobStore(string directory, IStorageFaults? faults = null)
+    public BlobStore(string directory, IStorageFaults faults)
     {
         Directory = directory;
-        _faults = faults ?? NoStorageFaults.Instance;
+        _faults = faults;
         System.IO.Directory.CreateDirectory(directory);
     }
 

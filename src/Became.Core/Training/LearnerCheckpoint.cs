@@ -51,33 +51,7 @@ public static class LearnerCheckpoint
     public static void Import(ContinualLearner learner, IReadOnlyList<int> headClasses, IReadOnlyDictionary<string, Tensor> state)
     {
         var network = learner.Network;
-        if (network.HeadCount != 0)
-        {
-            throw new InvalidOperationException("Import needs a network without heads.");
-        }
-
-        foreach (int classes in headClasses)
-        {
-            network.AddHead(classes);
-        }
-
-        using (no_grad())
-        {
-            foreach (var p in network.Parameters)
-            {
-                if (!state.TryGetValue(ModelPrefix + p.Name, out var value))
-                {
-                    throw new InvalidDataException($"The checkpoint lacks {ModelPrefix}{p.Name}.");
-                }
-
-                if (!value.shape.SequenceEqual(p.Tensor.shape))
-                {
-                    throw new InvalidDataException($"{p.Name} is [{string.Join(", ", value.shape)}] in the checkpoint but [{string.Join(", ", p.Tensor.shape)}] in the network.");
-                }
-
-                p.Tensor.copy_(value);
-            }
-        }
+        ImportNetwork(network, headClasses, name => state.TryGetValue(ModelPrefix + name, out var value) ? value : null, ModelPrefix);
 
         // Memory and Fisher meet the network's tensors in every step: they live on its device.
         var device = network.Device;
@@ -107,6 +81,38 @@ public static class LearnerCheckpoint
             .Where(kv => kv.Key.StartsWith(FisherPrefix, StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key[FisherPrefix.Length..], kv => kv.Value.detach().to(device).clone().DetachFromDisposeScope()));
         learner.TasksLearned = headClasses.Count;
+    }
+
+    /// <summary>Loads a network's parameters (a model file's state dict, no learner state) into a fresh network: adds
+    /// the heads and copies every parameter; throws naming the first tensor missing or misshapen.</summary>
+    public static void ImportNetwork(IContinualNetwork network, IReadOnlyList<int> headClasses, IReadOnlyDictionary<string, Tensor> parameters) =>
+        ImportNetwork(network, headClasses, name => parameters.TryGetValue(name, out var value) ? value : null, string.Empty);
+
+    private static void ImportNetwork(IContinualNetwork network, IReadOnlyList<int> headClasses, Func<string, Tensor?> find, string prefix)
+    {
+        if (network.HeadCount != 0)
+        {
+            throw new InvalidOperationException("Import needs a network without heads.");
+        }
+
+        foreach (int classes in headClasses)
+        {
+            network.AddHead(classes);
+        }
+
+        using (no_grad())
+        {
+            foreach (var p in network.Parameters)
+            {
+                var value = find(p.Name) ?? throw new InvalidDataException($"The checkpoint lacks {prefix}{p.Name}.");
+                if (!value.shape.SequenceEqual(p.Tensor.shape))
+                {
+                    throw new InvalidDataException($"{p.Name} is [{string.Join(", ", value.shape)}] in the checkpoint but [{string.Join(", ", p.Tensor.shape)}] in the network.");
+                }
+
+                p.Tensor.copy_(value);
+            }
+        }
     }
 
     private static Tensor Copy(Tensor t) => t.detach().to(CPU).clone().DetachFromDisposeScope();

@@ -59,7 +59,7 @@ internal sealed class FleetMember : IAsyncDisposable
             ["DOTNET_gcServer"] = "0",
             ["DOTNET_GCConserveMemory"] = "7",
             ["DOTNET_TieredPGO"] = "0",
-        });
+        }, pauseAt is null ? "became.dll" : AgentProcess.TestAgent);
         start.Environment.Remove("BECAME_TEST_PAUSE_AT");
         start.Environment.Remove("BECAME_TEST_PAUSE_MARKER");
         if (pauseAt is not null)

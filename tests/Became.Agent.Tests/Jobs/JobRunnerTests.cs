@@ -19,18 +19,8 @@ public sealed class JobRunnerTests : IDisposable
     public JobRunnerTests()
     {
         _rig = new UnitRig(faults: _disk);
-        _retries = new RetrySchedule(_rig.Options, _rig.Time);
-        _runner = new JobRunner(
-            _rig.Store,
-            new TaskTrainer(_rig.Store, _rig.Options, ComputeDevice.Cpu, NullLogger<TaskTrainer>.Instance),
-            _rig.Deployment,
-            _rig.Status,
-            _rig.Events,
-            _retries,
-            NoCheckpoints.Instance,
-            new AgentHeartbeat(_rig.Time),
-            _rig.Options,
-            NullLogger<JobRunner>.Instance);
+        _retries = _rig.Get<RetrySchedule>();
+        _runner = _rig.Get<JobRunner>();
     }
 
     public void Dispose() => _rig.Dispose();
@@ -98,6 +88,10 @@ public sealed class JobRunnerTests : IDisposable
             {
                 throw new IOException("No space left on device");
             }
+        }
+
+        public void BeforeCommit(string taskId)
+        {
         }
     }
 }

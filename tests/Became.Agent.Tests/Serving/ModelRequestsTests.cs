@@ -3,20 +3,21 @@ using System.Text.Json;
 using Became.Agent.Mqtt;
 using Became.Agent.Protocol;
 using Became.Agent.Serving;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Became.Agent.Tests.Serving;
 
 /// <summary>The MQTT request handlers on a real store, without a broker: replies and refusals as they would go out.</summary>
 public sealed class ModelRequestsTests : IDisposable
 {
-    private readonly UnitRig _rig = new();
     private readonly Replies _replies = new();
+    private readonly UnitRig _rig;
     private readonly ModelRequests _requests;
 
     public ModelRequestsTests()
     {
-        _requests = new ModelRequests(_rig.Store, new InferenceService(_rig.Deployed, _rig.Options), _rig.Deployment, _rig.Events, _replies, _rig.Options, NullLogger<ModelRequests>.Instance);
+        _rig = new UnitRig(services: s => s.AddSingleton<IMqttReplies>(_replies));
+        _requests = _rig.Get<ModelRequests>();
     }
 
     public void Dispose() => _rig.Dispose();
@@ -59,7 +60,7 @@ public sealed class ModelRequestsTests : IDisposable
     {
         var v1 = _rig.CommitStandIn("a");
         _rig.CommitStandIn("b");
-        await _rig.Deployment.BeginJobAsync(CancellationToken.None);
+        Assert.True(_rig.Queue.TryBeginJob());
 
         await HandleAsync(Topics.Rollback, $$"""{"version": {{v1.Version}}}""");
 

@@ -6,7 +6,7 @@ using Became.Agent.Protocol;
 using Became.Agent.Serving;
 using Became.Agent.Storage;
 using Became.Core.Serialization;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Became.Agent.Tests.Serving;
 
@@ -14,13 +14,14 @@ namespace Became.Agent.Tests.Serving;
 /// file, in pieces by offset and length; the plain pull is unchanged.</summary>
 public sealed class PullWithStateTests : IDisposable
 {
-    private readonly UnitRig _rig = new();
     private readonly Replies _replies = new();
+    private readonly UnitRig _rig;
     private readonly ModelRequests _requests;
 
     public PullWithStateTests()
     {
-        _requests = new ModelRequests(_rig.Store, new InferenceService(_rig.Deployed, _rig.Options), _rig.Deployment, _rig.Events, _replies, _rig.Options, NullLogger<ModelRequests>.Instance);
+        _rig = new UnitRig(services: s => s.AddSingleton<IMqttReplies>(_replies));
+        _requests = _rig.Get<ModelRequests>();
     }
 
     public void Dispose() => _rig.Dispose();
@@ -96,7 +97,7 @@ public sealed class PullWithStateTests : IDisposable
         byte[] model = SafeTensorsFile.Write([F32("shared.0.weight", 3, 4), F32("heads.0.weight", 2, 3)], new Dictionary<string, string> { ["architecture"] = "{\"kind\":\"mlp\"}", ["normalization"] = "{}" });
         byte[] state = SafeTensorsFile.Write([F32("memory.0", 4, 1), F32("fisher.shared.0.weight", 3, 4), F32("fisher.heads.0.weight", 2, 3)]);
         byte[] test = SafeTensorsFile.Write([F32("x", 10, 4), new SafeTensor("y", SafeTensorDType.I64, [10], new byte[80])]);
-        return _rig.Store.Commit(new CommittedTask(task, 0, model, state, test, [2], null, [1], new Dictionary<string, double> { [taskId] = 90 }, 1));
+        return _rig.Store.Commit(new CommittedTask(task, _rig.Store.NextVersion(), 0, model, state, test, [2], null, [1], new Dictionary<string, double> { [taskId] = 90 }, 1));
     }
 
     private Task HandleAsync(string payload) =>

@@ -16,7 +16,7 @@ public sealed class AgentStoreTests : IDisposable
         store.AddTask(id, null, 2, 100, 0.1, [content, 2, 3]);
 
     private static ModelVersionRecord Commit(AgentStore store, TaskRecord task, Dictionary<string, double> accuracy) =>
-        store.Commit(new CommittedTask(task, 0, [1, (byte)task.Sequence], [2, (byte)task.Sequence], [3, (byte)task.Sequence], [2], null, [1], accuracy, 1));
+        store.Commit(new CommittedTask(task, store.NextVersion(), 0, [1, (byte)task.Sequence], [2, (byte)task.Sequence], [3, (byte)task.Sequence], [2], null, [1], accuracy, 1));
 
     [Fact]
     public void Task_ids_that_differ_only_in_case_are_different_tasks()

@@ -1,14 +1,15 @@
+using Became.Agent.Jobs;
 using Microsoft.Extensions.Logging;
 
-namespace Became.Agent.Jobs;
+namespace Became.TestAgent;
 
 /// <summary>
-/// Test-only: lets a crash test stop the worker at a named point so it can kill the process there. Set
+/// Lets a crash test stop the worker at a named point so it can kill the process there. Set
 /// <c>BECAME_TEST_PAUSE_AT=point[:taskId]</c> (point: stage1, stage2, commit or swap: <see cref="IJobCheckpoints"/>) and
 /// <c>BECAME_TEST_PAUSE_MARKER=/path/file</c>: the first time the worker reaches that point (for that task), it writes
 /// the marker file and waits until the file is deleted or the agent stops. Inert when either variable is unset.
 /// </summary>
-public sealed class TestPause : IJobCheckpoints
+internal sealed class TestPause : IJobCheckpoints
 {
     private readonly string? _point;
     private readonly string? _taskId;
@@ -27,14 +28,14 @@ public sealed class TestPause : IJobCheckpoints
 
     public bool Enabled => _point is not null && _marker is not null;
 
-    /// <summary>A pause from the environment, or <see cref="NoCheckpoints"/> when it sets none.</summary>
-    public static IJobCheckpoints FromEnvironment(ILogger logger)
+    /// <summary>The pause the environment sets (inert when it sets none).</summary>
+    public static TestPause FromEnvironment(ILogger logger)
     {
         string? at = Environment.GetEnvironmentVariable("BECAME_TEST_PAUSE_AT");
         string? marker = Environment.GetEnvironmentVariable("BECAME_TEST_PAUSE_MARKER");
         if (string.IsNullOrWhiteSpace(at) || string.IsNullOrWhiteSpace(marker))
         {
-            return NoCheckpoints.Instance;
+            return new TestPause(null, null, null, logger);
         }
 
         var parts = at.Split(':', 2);

@@ -1,7 +1,7 @@
 using Became.Agent.Configuration;
-using Became.Agent.Jobs;
+using Became.Agent.Deployment;
 
-namespace Became.Agent.Tests.Jobs;
+namespace Became.Agent.Tests.Deployment;
 
 public sealed class DeploymentGateTests
 {

@@ -1,6 +1,6 @@
 using Became.Agent.Configuration;
 
-namespace Became.Agent.Jobs;
+namespace Became.Agent.Deployment;
 
 /// <summary>Decides whether a newly merged model may replace the deployed one.</summary>
 public static class DeploymentGate

@@ -1,0 +1,68 @@
+using Became.Agent.Configuration;
+using Became.Agent.Storage;
+using Became.Core.Native;
+using Became.Core.Serialization;
+using Became.Core.Training;
+using Microsoft.Extensions.Options;
+using static TorchSharp.torch;
+
+namespace Became.Agent.Deployment;
+
+/// <summary>
+/// Serves a stored version: checks its files against their sha256 and builds the network from the model file alone
+/// (serving needs no memory bases or Fisher: those are the next job's, which reads the state file itself).
+/// </summary>
+public sealed class ServedModelLoader(AgentStore store, DeployedModel deployed, IOptions<AgentOptions> options, ComputeDevice device)
+{
+    private readonly AgentOptions _options = options.Value;
+
+    /// <summary>The version that serves now (0 before the first model).</summary>
+    public int ServingVersion => deployed.Current.Version;
+
+    /// <summary>Reads the version's model and state files against their sha256; throws <see cref="InvalidDataException"/>
+    /// or <see cref="FileNotFoundException"/> naming the damaged one (both are checked: the next job needs the state).</summary>
+    public void CheckFiles(ModelVersionRecord version)
+    {
+        store.Blobs.Get(version.ModelBlob);
+        store.Blobs.Get(version.StateBlob);
+    }
+
+    /// <summary>Builds <paramref name="version"/>'s network from its model file (its files checked first) and serves it;
+    /// null serves nothing.</summary>
+    public void Serve(ModelVersionRecord? version)
+    {
+        if (version is null)
+        {
+            deployed.Swap(DeployedSnapshot.None);
+            return;
+        }
+
+        store.Blobs.Get(version.StateBlob);
+        var network = _options.Model.CreateNetwork(device.Device, _options.Training.Seed + version.Version);
+        try
+        {
+            using (NewDisposeScope())
+            {
+                var parameters = SafeTensorsFile.Parse(store.Blobs.Get(version.ModelBlob)).Tensors.ToDictionary(t => t.Name, SafeTensorsFile.ToTensor);
+                LearnerCheckpoint.ImportNetwork(network, version.HeadClasses, parameters);
+            }
+
+            network.Training = false;
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+
+        Swap(version, network);
+    }
+
+    /// <summary>Serves <paramref name="network"/> (already holding <paramref name="version"/>'s weights, e.g. the job's own)
+    /// as that version; the holder owns it from here on.</summary>
+    public void Swap(ModelVersionRecord version, Core.Models.IContinualNetwork network)
+    {
+        network.Training = false;
+        deployed.Swap(new DeployedSnapshot(version.Version, version.TaskIds, network, version.ModelBlob));
+    }
+}

@@ -2,7 +2,7 @@ using Became.Agent.Jobs;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Became.Agent.Tests.Agent;
-using Became.Core.Native;
+using Became.Core.Serialization;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Became.Agent.Tests.Jobs;
@@ -41,6 +41,24 @@ public sealed class JobRunnerTests : IDisposable
         Assert.Equal((AgentState.Training, null), (statuses[0].State, statuses[0].Progress));
         Assert.All(statuses.Skip(1).SkipLast(1), s => Assert.True(s.State == AgentState.Training && s.Progress is not null, $"{s}"));
         Assert.Equal((AgentState.Idle, null), (statuses[^1].State, statuses[^1].Progress));
+    }
+
+    [Fact]
+    public async Task Job_serves_the_network_it_trained_in_evaluation_mode_with_the_weights_of_its_model_file()
+    {
+        var task = _rig.Store.AddTask("t-0", null, 2, 200, 0.1, AgentHarness.SplitTask(0, 200));
+
+        await _runner.RunAsync(task, CancellationToken.None);
+
+        var served = _rig.Deployed.Current.Network!;
+        var file = SafeTensorsFile.Parse(_rig.Store.Blobs.Get(_rig.Store.Deployed()!.ModelBlob));
+        Assert.False(served.Training);
+        Assert.Equal(file.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal), served.Parameters.Select(p => p.Name).Order(StringComparer.Ordinal));
+        foreach (var p in served.Parameters)
+        {
+            using var stored = SafeTensorsFile.ToTensor(file.Find(p.Name)!);
+            Assert.True(stored.eq(p.Tensor.cpu()).all().item<bool>(), $"{p.Name} differs from the model file");
+        }
     }
 
     [Fact]

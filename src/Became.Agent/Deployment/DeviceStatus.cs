@@ -10,10 +10,10 @@ namespace Became.Agent.Deployment;
 /// thread, read by the intake, the request handlers and the connection's threads), the deployed model with its
 /// held-out accuracy per task, the queue length and the device's groups.
 /// </summary>
-public sealed class DeviceStatus(AgentStore store, DeployedModel deployed, TimeProvider time, IOptions<AgentOptions>? options = null)
+public sealed class DeviceStatus(AgentStore store, DeployedModel deployed, TimeProvider time, IOptions<AgentOptions> options)
 {
-    private readonly IReadOnlyList<string>? _groups = options?.Value.Groups is { Length: > 0 } groups ? groups : null;
-    private readonly string? _deviceId = options?.Value.DeviceId;
+    private readonly IReadOnlyList<string>? _groups = options.Value.Groups is { Length: > 0 } groups ? groups : null;
+    private readonly string? _deviceId = options.Value.DeviceId;
 
     // One immutable set swapped whole: a reader never sees a state from one write and an error from another.
     private Fields _fields = new(AgentState.Idle, null, null);

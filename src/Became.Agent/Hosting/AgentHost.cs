@@ -90,6 +90,9 @@ public static class AgentHost
         builder.Services.AddSingleton<JobRunner>();
         builder.Services.AddSingleton<TrainingWorker>();
         builder.Services.AddSingleton<InferenceService>();
+        builder.Services.AddSingleton<IModelExporter, SafetensorsExporter>();
+        builder.Services.AddSingleton<ModelExporters>();
+        builder.Services.AddSingleton<ModelPulls>();
         builder.Services.AddSingleton<ModelRequests>();
         AgentTelemetry.Add(builder.Services);
         builder.Services.AddSingleton(sp => new MqttRequester(sp.GetRequiredService<BrokerEndpoint>().ConnectionOptions()));

@@ -1,11 +1,11 @@
 namespace Became.Agent.Intake;
 
 /// <summary>Wakes the training worker when a task has been queued.</summary>
-/// <param name="time">The clock of the wait's timeout (the system's when none is given).</param>
-public sealed class JobSignal(TimeProvider? time = null) : IDisposable
+/// <param name="time">The clock of the wait's timeout.</param>
+public sealed class JobSignal(TimeProvider time) : IDisposable
 {
     private readonly SemaphoreSlim _semaphore = new(0, 1);
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly TimeProvider _time = time;
 
     public void Set()
     {

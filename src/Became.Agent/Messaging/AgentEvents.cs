@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace Became.Agent.Messaging;
 
 /// <summary>Publishes events (JSON, camelCase, each with type, taskId and time) and the retained status, and logs each as one line (<see cref="EventLog"/>).</summary>
-public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions> options, TimeProvider time, ILogger<AgentEvents> logger, EventFeed? feed = null) : IAgentEvents
+public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions> options, TimeProvider time, ILogger<AgentEvents> logger, EventFeed feed) : IAgentEvents
 {
     /// <summary>The wire's JSON settings (camelCase); kept here for callers of the earlier name.</summary>
     public static JsonSerializerOptions Json => AgentJson.Options;
@@ -41,7 +41,7 @@ public sealed class AgentEvents(MqttConnection connection, IOptions<AgentOptions
         }
 
         string json = message.ToJsonString(Json);
-        feed?.Add(type, taskId, now, json, body);
+        feed.Add(type, taskId, now, json, body);
         _log.Write(type, taskId, body, json);
 
         await connection.PublishAsync(_eventsTopic, System.Text.Encoding.UTF8.GetBytes(json), retain: false, cancellationToken).ConfigureAwait(false);

@@ -25,6 +25,7 @@ public sealed class HttpApi(
     DeployedModel deployed,
     InferenceService inference,
     VersionRollback rollback,
+    ModelExporters exporters,
     AgentMetrics metrics,
     MeterProvider meterProvider,
     StatusPage statusPage,
@@ -188,21 +189,35 @@ public sealed class HttpApi(
         app.MapPrometheusScrapingEndpoint("/metrics", meterProvider, configureBranchedPipeline: null, optionsName: null);
     }
 
+    /// <summary>A version's model in the format of <c>?format=</c> (safetensors by default), with its sha256 as ETag.</summary>
     private IResult ModelFile(HttpContext context, ModelVersionRecord? record)
     {
+        IModelExporter exporter;
+        try
+        {
+            exporter = exporters.Find(context.Request.Query["format"].FirstOrDefault());
+        }
+        catch (RequestRejectedException e)
+        {
+            return Results.Json(new ErrorReply(e.Code, e.Message), statusCode: ErrorCodes.HttpStatus(e.Code));
+        }
+
         if (record is null)
         {
             return Results.Json(new ErrorReply(ErrorCodes.UnknownVersion, "No such model version."), statusCode: 404);
         }
 
-        string etag = $"\"{record.ModelBlob}\"";
+        // The stored format's ETag is the model blob's name, known without reading it; another format's names it too.
+        string tag = exporter.Format == ModelExporters.Default ? record.ModelBlob : $"{record.ModelBlob}.{exporter.Format}";
+        string etag = $"\"{tag}\"";
         context.Response.Headers.ETag = etag;
         context.Response.Headers["X-Model-Version"] = record.Version.ToString(CultureInfo.InvariantCulture);
-        if (context.Request.Headers.IfNoneMatch.Any(v => v == etag || v == record.ModelBlob))
+        if (context.Request.Headers.IfNoneMatch.Any(v => v == etag || v == tag))
         {
             return Results.StatusCode(StatusCodes.Status304NotModified);
         }
 
-        return Results.Bytes(store.Blobs.Get(record.ModelBlob), "application/octet-stream", $"became-model-v{record.Version}.safetensors");
+        var (bytes, _) = exporters.Export(exporter, record, store.Blobs.Get(record.ModelBlob));
+        return Results.Bytes(bytes, exporter.MediaType, $"became-model-v{record.Version}.{exporter.Extension}");
     }
 }

@@ -19,6 +19,7 @@ namespace Became.Agent.Serving;
 /// </summary>
 public sealed class ModelRequests(
     AgentStore store,
+    ModelPulls pulls,
     InferenceService inference,
     VersionRollback rollback,
     IAgentEvents events,
@@ -37,9 +38,6 @@ public sealed class ModelRequests(
     private readonly HashSet<Task> _background = [];
     private readonly CancellationTokenSource _stopping = new();
 
-    // The last state file built for a pull with "state": true, so its chunks do not each rebuild it.
-    private readonly Lock _stateGate = new();
-    private (int Version, string Blob, byte[] File, string Sha256)? _stateFile;
 
     public IReadOnlyList<string> Topics => [_options.Topic(Protocol.Topics.ModelsPull), _options.Topic(Protocol.Topics.Infer), _options.Topic(Protocol.Topics.Rollback), _options.Topic(Protocol.Topics.Adopt)];
 
@@ -240,13 +238,13 @@ public sealed class ModelRequests(
 
     private async Task PullAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
-        var (wanted, withState, offset, length) = PullRequest(message.Payload);
-        var record = wanted is int v ? store.FindVersion(v) : store.Deployed();
+        var request = ModelPulls.Parse(message.Payload);
+        var record = request.Version is int v ? store.FindVersion(v) : store.Deployed();
         if (record is null)
         {
-            throw wanted is null
+            throw request.Version is null
                 ? new RequestRejectedException(ErrorCodes.NoModel, "No model is deployed yet.")
-                : new RequestRejectedException(ErrorCodes.UnknownVersion, $"There is no version {wanted}.");
+                : new RequestRejectedException(ErrorCodes.UnknownVersion, $"There is no version {request.Version}.");
         }
 
         if (NoResponseTopic(message))
@@ -255,99 +253,7 @@ public sealed class ModelRequests(
             return;
         }
 
-        if (withState)
-        {
-            await PullStateAsync(message, record, offset, length, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        byte[] file = store.Blobs.Get(record.ModelBlob);
-        await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, file,
-            [new("version", record.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)), new("sha256", record.ModelBlob)], cancellationToken).ConfigureAwait(false);
-        logger.LogInformation("Model version {Version} pulled ({Bytes} bytes)", record.Version, file.Length);
-    }
-
-    /// <summary>
-    /// The version with its learner state (<see cref="VersionStateFile"/>), or the bytes [offset, offset + length) of it:
-    /// every reply names the whole file's size and sha256, so a requester fetches it in pieces that fit its broker.
-    /// </summary>
-    private async Task PullStateAsync(MqttIncomingMessage message, ModelVersionRecord record, long offset, int? length, CancellationToken cancellationToken)
-    {
-        (int Version, string Blob, byte[] File, string Sha256) state;
-        lock (_stateGate)
-        {
-            if (_stateFile is not { } cached || cached.Version != record.Version || cached.Blob != record.StateBlob)
-            {
-                byte[] built;
-                try
-                {
-                    built = VersionStateFile.Build(store, record, _options);
-                }
-                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or FormatException)
-                {
-                    throw new RequestRejectedException(ErrorCodes.CorruptVersion, $"Version {record.Version} cannot be handed out: {e.Message}");
-                }
-
-                _stateFile = (record.Version, record.StateBlob, built, BlobStore.Hash(built));
-            }
-
-            state = _stateFile.Value;
-        }
-
-        if (offset > state.File.Length)
-        {
-            throw new RequestRejectedException(ErrorCodes.BadRequest, $"\"offset\" {offset} is past the end of the state ({state.File.Length} bytes).");
-        }
-
-        int count = (int)Math.Min(length ?? int.MaxValue, state.File.Length - offset);
-        await connection.ReplyAsync(message.ResponseTopic!, message.CorrelationData, state.File.AsMemory((int)offset, count),
-        [
-            new("version", record.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            new("sha256", state.Sha256),
-            new("size", state.File.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            new("offset", offset.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-        ], cancellationToken).ConfigureAwait(false);
-        logger.LogInformation("Model version {Version} with its state pulled: bytes {Offset}..{End} of {Bytes}", record.Version, offset, offset + count, state.File.Length);
-    }
-
-    /// <summary>
-    /// A pull: empty for the deployed model; {"version": n} for one version; "state": true adds the learner state
-    /// (the version defaults to the deployed one), with optional "offset" and "length" for one piece of it.
-    /// </summary>
-    private static (int? Version, bool State, long Offset, int? Length) PullRequest(ReadOnlyMemory<byte> payload)
-    {
-        if (payload.IsEmpty || payload.Span.Trim((byte)' ').IsEmpty)
-        {
-            return (null, false, 0, null);
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(payload);
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                throw new RequestRejectedException(ErrorCodes.BadRequest, "Expected {\"version\": n} with n an integer.");
-            }
-
-            bool state = root.TryGetProperty("state", out var s) && (s.ValueKind is JsonValueKind.True or JsonValueKind.False
-                ? s.GetBoolean()
-                : throw new RequestRejectedException(ErrorCodes.BadRequest, "\"state\" must be true or false."));
-            int? version = root.TryGetProperty("version", out var v)
-                ? v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) ? n : throw new RequestRejectedException(ErrorCodes.BadRequest, "Expected {\"version\": n} with n an integer.")
-                : state ? null : throw new RequestRejectedException(ErrorCodes.BadRequest, "Expected {\"version\": n} with n an integer.");
-            long offset = root.TryGetProperty("offset", out var o)
-                ? o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out long at) && at >= 0 && state ? at : throw new RequestRejectedException(ErrorCodes.BadRequest, "\"offset\" is a byte position (0 or more) of the state, with \"state\": true.")
-                : 0;
-            int? length = root.TryGetProperty("length", out var l)
-                ? l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out int count) && count > 0 && state ? count : throw new RequestRejectedException(ErrorCodes.BadRequest, "\"length\" is a positive byte count, with \"state\": true.")
-                : null;
-            return (version, state, offset, length);
-        }
-        catch (JsonException e)
-        {
-            throw new RequestRejectedException(ErrorCodes.BadRequest, $"Invalid JSON: {e.Message}");
-        }
+        await pulls.ReplyAsync(message, record, request, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>An empty payload means "the deployed one"; otherwise {"version": n}.</summary>

@@ -92,6 +92,23 @@ public sealed class ServingTests
     }
 
     [Fact]
+    public async Task Model_over_HTTP_in_an_unknown_format_is_400_bad_request_and_safetensors_is_the_file()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        await LearnTwoTasksAsync(agent);
+
+        using var unknown = await http.GetAsync("/models/current?format=tflite");
+        byte[] named = await http.GetByteArrayAsync("/models/2?format=safetensors");
+
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        using var body = System.Text.Json.JsonDocument.Parse(await unknown.Content.ReadAsStringAsync());
+        Assert.Equal("bad_request", body.RootElement.GetProperty("error").GetString());
+        Assert.Equal(await http.GetByteArrayAsync("/models/current"), named);
+    }
+
+    [Fact]
     public async Task Inference_over_MQTT_and_HTTP_agree()
     {
         var (agent, http) = await StartWithHttpAsync();

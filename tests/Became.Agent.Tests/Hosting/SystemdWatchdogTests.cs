@@ -18,7 +18,7 @@ public sealed class SystemdWatchdogTests : IDisposable
     [Fact]
     public async Task Pings_while_beats_are_fresh_and_stops_when_they_go_stale()
     {
-        var heartbeat = new AgentHeartbeat();
+        var heartbeat = new AgentHeartbeat(TimeProvider.System);
         using var watchdog = new SystemdWatchdog(new SystemdWatchdogOptions(SocketPath, Timeout), heartbeat, NullLogger<SystemdWatchdog>.Instance);
         await watchdog.StartAsync(CancellationToken.None);
         try
@@ -68,7 +68,7 @@ public sealed class SystemdWatchdogTests : IDisposable
     [Fact]
     public async Task Disabled_watchdog_sends_nothing()
     {
-        using var watchdog = new SystemdWatchdog(SystemdWatchdogOptions.Disabled, new AgentHeartbeat(), NullLogger<SystemdWatchdog>.Instance);
+        using var watchdog = new SystemdWatchdog(SystemdWatchdogOptions.Disabled, new AgentHeartbeat(TimeProvider.System), NullLogger<SystemdWatchdog>.Instance);
         await watchdog.StartAsync(CancellationToken.None);
         Assert.Null(await ReceiveAsync(TimeSpan.FromMilliseconds(200)));
         await watchdog.StopAsync(CancellationToken.None);

@@ -10,7 +10,7 @@ public sealed class TaskIntakeTests : IDisposable
 {
     private static readonly Lazy<byte[]> Payload = new(() => AgentHarness.SplitTask(0, 60));
     private readonly UnitRig _rig = new(o => o.Limits.MaxQueuedTasks = 2);
-    private readonly JobSignal _signal = new();
+    private readonly JobSignal _signal = new(TimeProvider.System);
 
     public void Dispose()
     {

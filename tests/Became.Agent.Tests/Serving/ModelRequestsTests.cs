@@ -47,6 +47,32 @@ public sealed class ModelRequestsTests : IDisposable
     }
 
     [Fact]
+    public async Task Pull_as_safetensors_is_the_stored_model_file()
+    {
+        var version = _rig.CommitStandIn("a");
+
+        await HandleAsync(Topics.ModelsPull, """{"format": "safetensors"}""");
+
+        var reply = Assert.Single(_replies.All);
+        Assert.Null(reply.Error);
+        Assert.Equal(_rig.Store.Blobs.Get(version.ModelBlob), reply.Payload);
+        Assert.Contains(new KeyValuePair<string, string>("sha256", version.ModelBlob), reply.Properties);
+    }
+
+    [Fact]
+    public async Task Pull_in_an_unknown_format_is_a_bad_request_naming_the_formats_the_device_exports()
+    {
+        _rig.CommitStandIn("a");
+
+        await HandleAsync(Topics.ModelsPull, """{"version": 1, "format": "tflite"}""");
+
+        var reply = Assert.Single(_replies.All);
+        Assert.Equal(ErrorCodes.BadRequest, reply.Error);
+        using var body = JsonDocument.Parse(reply.Payload);
+        Assert.Equal("Unknown model format 'tflite'; this device exports: safetensors.", body.RootElement.GetProperty("message").GetString());
+    }
+
+    [Fact]
     public async Task Pull_before_any_model_and_rollback_to_an_unknown_version_reply_with_their_error_codes()
     {
         await HandleAsync(Topics.ModelsPull, string.Empty);

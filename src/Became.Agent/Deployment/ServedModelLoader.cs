@@ -63,6 +63,13 @@ public sealed class ServedModelLoader(AgentStore store, DeployedModel deployed, 
     public void Swap(ModelVersionRecord version, Core.Models.IContinualNetwork network)
     {
         network.Training = false;
+
+        // A job's network still holds its last (zeroed) gradients, as large as its weights: serving needs none.
+        if (network is TorchSharp.torch.nn.Module module)
+        {
+            module.zero_grad(set_to_none: true);
+        }
+
         deployed.Swap(new DeployedSnapshot(version.Version, version.TaskIds, network, version.ModelBlob));
     }
 }

@@ -44,7 +44,7 @@ public sealed class JobRunnerTests : IDisposable
     }
 
     [Fact]
-    public async Task Job_serves_the_network_it_trained_in_evaluation_mode_with_the_weights_of_its_model_file()
+    public async Task Job_serves_the_network_it_trained_in_evaluation_mode_without_gradients_with_the_weights_of_its_model_file()
     {
         var task = _rig.Store.AddTask("t-0", null, 2, 200, 0.1, AgentHarness.SplitTask(0, 200));
 
@@ -53,6 +53,7 @@ public sealed class JobRunnerTests : IDisposable
         var served = _rig.Deployed.Current.Network!;
         var file = SafeTensorsFile.Parse(_rig.Store.Blobs.Get(_rig.Store.Deployed()!.ModelBlob));
         Assert.False(served.Training);
+        Assert.All(served.Parameters, p => Assert.True(p.Tensor.grad is null, $"{p.Name} still holds a gradient"));
         Assert.Equal(file.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal), served.Parameters.Select(p => p.Name).Order(StringComparer.Ordinal));
         foreach (var p in served.Parameters)
         {

@@ -289,18 +289,8 @@ public sealed class ModelAdoption(
             }
         }
 
-        var metadata = new Dictionary<string, string>
-        {
-            ["format"] = ModelFiles.Format,
-            ["version"] = number.ToString(CultureInfo.InvariantCulture),
-            ["parent"] = parent.ToString(CultureInfo.InvariantCulture),
-            ["architecture"] = state.Architecture,
-            ["tasks"] = JsonSerializer.Serialize(state.Tasks.Select(t => t.Id)),
-            ["normalization"] = state.Normalization,
-            ["adoptedFrom"] = JsonSerializer.Serialize(new { device = source.Device, version = source.Version }),
-            ["createdAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-        };
-        return (SafeTensorsFile.Write(model, metadata), SafeTensorsFile.Write(learner, new Dictionary<string, string> { ["format"] = ModelFiles.StateFormat }), tests);
+        var metadata = ModelFiles.Metadata(number, parent, state.Architecture, state.Tasks.Select(t => t.Id), state.Normalization, (source.Device, source.Version));
+        return (SafeTensorsFile.Write(model, metadata), SafeTensorsFile.Write(learner, ModelFiles.StateMetadata), tests);
     }
 
     private string OwnArchitecture()

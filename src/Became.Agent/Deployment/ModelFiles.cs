@@ -101,17 +101,8 @@ public static class ModelFiles
                 .Select(kv => SafeTensorsFile.FromTensor(kv.Key[LearnerCheckpoint.ModelPrefix.Length..], kv.Value));
             var state = exported.Where(kv => !kv.Key.StartsWith(LearnerCheckpoint.ModelPrefix, StringComparison.Ordinal))
                 .Select(kv => SafeTensorsFile.FromTensor(kv.Key, kv.Value));
-            var metadata = new Dictionary<string, string>
-            {
-                ["format"] = Format,
-                ["version"] = version.ToString(CultureInfo.InvariantCulture),
-                ["parent"] = parent.ToString(CultureInfo.InvariantCulture),
-                ["architecture"] = learner.Network.Architecture.ToJson(),
-                ["tasks"] = JsonSerializer.Serialize(taskIds),
-                ["normalization"] = Normalization(options),
-                ["createdAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-            };
-            return (SafeTensorsFile.Write(model.ToList(), metadata), SafeTensorsFile.Write(state.ToList(), new Dictionary<string, string> { ["format"] = StateFormat }));
+            var metadata = Metadata(version, parent, learner.Network.Architecture.ToJson(), taskIds, Normalization(options), adoptedFrom: null);
+            return (SafeTensorsFile.Write(model.ToList(), metadata), SafeTensorsFile.Write(state.ToList(), StateMetadata));
         }
         finally
         {
@@ -120,6 +111,31 @@ public static class ModelFiles
                 t.Dispose();
             }
         }
+    }
+
+    /// <summary>The learner state file's metadata.</summary>
+    public static Dictionary<string, string> StateMetadata => new() { ["format"] = StateFormat };
+
+    /// <summary>A model file's metadata (the one copy a job's and an adoption's files share): this device's version
+    /// number and parent, the architecture, the tasks of the heads in order, the normalisation, where it was adopted from.</summary>
+    public static Dictionary<string, string> Metadata(int version, int parent, string architecture, IEnumerable<string> taskIds, string normalization, (string Device, int Version)? adoptedFrom)
+    {
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = Format,
+            ["version"] = version.ToString(CultureInfo.InvariantCulture),
+            ["parent"] = parent.ToString(CultureInfo.InvariantCulture),
+            ["architecture"] = architecture,
+            ["tasks"] = JsonSerializer.Serialize(taskIds),
+            ["normalization"] = normalization,
+        };
+        if (adoptedFrom is var (device, number))
+        {
+            metadata["adoptedFrom"] = JsonSerializer.Serialize(new { device, version = number });
+        }
+
+        metadata["createdAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+        return metadata;
     }
 
     /// <summary>A held-out test set as safetensors: x float32 [n, features] scaled to [0,1], y int64 [n].</summary>

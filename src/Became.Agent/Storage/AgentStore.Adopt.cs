@@ -63,15 +63,7 @@ public sealed partial class AgentStore
                     {
                         if (existing.State is TaskState.Queued or TaskState.Failed && gateReason is null)
                         {
-                            existing.State = TaskState.Learned;
-                            existing.Head = task.Head;
-                            existing.Version = number;
-                            existing.TestBlob ??= task.TestBlob;
-                            existing.PayloadBlob = null;
-                            existing.LearnedAt = DateTime.UtcNow;
-                            existing.Error = null;
-                            existing.RetryAt = null;
-                            existing.StartedAt = null;
+                            existing.MarkIn(number, task.Head, TaskState.Learned, existing.TestBlob ?? task.TestBlob);
                             existing.AdoptedFrom = adopted.From.Device;
                             _tasks.Update(existing);
                         }

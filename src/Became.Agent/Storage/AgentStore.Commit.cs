@@ -68,15 +68,7 @@ public sealed partial class AgentStore
                 _versions.Insert(version);
                 var task = _tasks.FindById(committed.Task.Id) ?? throw new InvalidOperationException($"Task {committed.Task.Id} vanished from the store.");
                 payload = task.PayloadBlob;
-                task.State = gateReason is null ? TaskState.Learned : TaskState.NotDeployed;
-                task.Head = committed.Head;
-                task.Version = number;
-                task.TestBlob = testBlob;
-                task.PayloadBlob = null;
-                task.LearnedAt = DateTime.UtcNow;
-                task.Error = null;
-                task.RetryAt = null;
-                task.StartedAt = null;
+                task.MarkIn(number, committed.Head, gateReason is null ? TaskState.Learned : TaskState.NotDeployed, testBlob);
                 _tasks.Update(task);
                 if (gateReason is null)
                 {

@@ -67,6 +67,21 @@ public sealed class TaskRecord
 
     /// <summary>Not before this time (UTC) is the task tried again after a transient failure.</summary>
     public DateTime? RetryAt { get; set; }
+
+    /// <summary>Records the task as in <paramref name="version"/> at <paramref name="head"/> (learned here or adopted): its
+    /// payload is no longer needed, its attempt and any error are over. The one copy a job's and an adoption's commit share.</summary>
+    public void MarkIn(int version, int head, TaskState state, string? testBlob)
+    {
+        State = state;
+        Head = head;
+        Version = version;
+        TestBlob = testBlob;
+        PayloadBlob = null;
+        LearnedAt = DateTime.UtcNow;
+        Error = null;
+        RetryAt = null;
+        StartedAt = null;
+    }
 }
 
 /// <summary>One committed model version: the network after learning a task, plus the learner's state.</summary>

@@ -4,6 +4,7 @@ using Became.Agent.Deployment;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Became.Core.Native;
+using Became.Protocol;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;

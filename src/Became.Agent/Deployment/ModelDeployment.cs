@@ -2,6 +2,7 @@ using Became.Agent.Configuration;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Became.Core.Native;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

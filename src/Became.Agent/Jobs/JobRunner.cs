@@ -7,6 +7,7 @@ using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Became.Core.Native;
 using Became.Core.Training;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

@@ -7,6 +7,7 @@ using Became.Core.Data;
 using Became.Core.Evaluation;
 using Became.Core.Native;
 using Became.Core.Training;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -28,7 +29,7 @@ public sealed class TaskTrainer(AgentStore store, IOptions<AgentOptions> options
         var version = store.Deployed();
         using var session = ModelFiles.Open(_options, version, store.Blobs, device);
         var learner = session.Learner;
-        var decoded = TaskPayloadDecoder.Decode(store.Blobs.Get(task.PayloadBlob!), new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
+        var decoded = TaskPayloadFormats.Default.Decode(store.Blobs.Get(task.PayloadBlob!), new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
         var samples = Scaled(decoded);
         var (train, validation, test) = TaskSplit.Split(task.Id, samples, decoded.TestCount);
         double mean = _options.Model.NormalizationMean, std = _options.Model.NormalizationStd;

@@ -123,11 +123,11 @@ public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal 
             return new Admission.Rejected(ErrorCodes.QueueFull, $"{store.QueueLength} tasks are queued (Limits:MaxQueuedTasks = {_options.Limits.MaxQueuedTasks}); try again later.");
         }
 
-        TaskPayloadSummary decoded;
+        TaskPayloadSummary summary;
         try
         {
-            decoded = format.Inspect(payload, new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
-            TaskPayloadRules.CheckSplit(decoded);
+            summary = format.Inspect(payload, new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
+            TaskPayloadRules.CheckSplit(summary);
         }
         catch (TaskRejectedException e)
         {
@@ -136,7 +136,7 @@ public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal 
 
         try
         {
-            return new Admission.Accepted(store.AddTask(taskId, decoded.Name, decoded.Classes, decoded.Count, decoded.TestFraction, payload.Span));
+            return new Admission.Accepted(store.AddTask(taskId, summary.Name, summary.Classes, summary.Count, summary.TestFraction, payload.Span));
         }
         catch (Exception e) when (StorageFailure.IsStoreError(e))
         {

@@ -5,6 +5,7 @@ using Became.Agent.Deployment;
 using Became.Agent.Serving;
 using Became.Agent.Storage;
 using Became.Core.Data;
+using Became.Protocol;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using MQTTnet;

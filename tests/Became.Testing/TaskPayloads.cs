@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Became.Agent.Intake;
 using Became.Core.Serialization;
+using Became.Protocol;
 
 namespace Became.Testing;
 

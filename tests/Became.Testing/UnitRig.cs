@@ -4,6 +4,7 @@ using Became.Agent.Deployment;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Became.Agent.Hosting;
+using Became.Protocol;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;

@@ -12,6 +12,7 @@ using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Serialization;
 using Became.Core.Training;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

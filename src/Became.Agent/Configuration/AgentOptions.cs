@@ -3,6 +3,7 @@ using Became.Core.Models;
 using Became.Core.Merging;
 using Became.Core.Projection;
 using Became.Core.Training;
+using Became.Protocol;
 
 namespace Became.Agent.Configuration;
 
@@ -53,10 +54,10 @@ public sealed class AgentOptions
     /// Where <paramref name="peer"/> replies to this device's requests: {TopicRoot}/{peer}/replies/{DeviceId}/ (then a
     /// nonce). Under the peer's root, so a fleet ACL lets only the peer publish there and only this device read it.
     /// </summary>
-    public string ReplyTopicPrefix(string peer) => $"{TopicRoot}/{peer}/{Protocol.Topics.Replies}/{DeviceId}/";
+    public string ReplyTopicPrefix(string peer) => $"{TopicRoot}/{peer}/{Topics.Replies}/{DeviceId}/";
 
     /// <summary>A topic of one of this device's groups: {TopicRoot}/groups/{group}/{suffix}.</summary>
-    public string GroupTopic(string group, string suffix) => $"{TopicRoot}/{Protocol.Topics.Groups}/{group}/{suffix}";
+    public string GroupTopic(string group, string suffix) => $"{TopicRoot}/{Topics.Groups}/{group}/{suffix}";
 }
 
 /// <summary>Where the MQTT broker is; no Host means the embedded broker on localhost.</summary>

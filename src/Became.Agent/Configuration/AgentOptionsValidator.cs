@@ -2,6 +2,7 @@ using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Projection;
 using Became.Core.Training;
+using Became.Protocol;
 using Microsoft.Extensions.Options;
 
 namespace Became.Agent.Configuration;
@@ -20,11 +21,11 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
             }
         }
 
-        Check(Intake.TaskIdRules.IsValid(options.DeviceId, out _), $"DeviceId '{options.DeviceId}' must be 1-128 characters of letters, digits, '.', '_' or '-'.");
-        Check(options.DeviceId != Protocol.Topics.Groups, $"DeviceId '{Protocol.Topics.Groups}' is reserved: {options.TopicRoot}/{Protocol.Topics.Groups}/ holds the group topics.");
+        Check(TaskIdRules.IsValid(options.DeviceId, out _), $"DeviceId '{options.DeviceId}' must be 1-128 characters of letters, digits, '.', '_' or '-'.");
+        Check(options.DeviceId != Topics.Groups, $"DeviceId '{Topics.Groups}' is reserved: {options.TopicRoot}/{Topics.Groups}/ holds the group topics.");
         foreach (string group in options.Groups)
         {
-            Check(Intake.TaskIdRules.IsValid(group, out _), $"Groups: '{group}' must be 1-128 characters of letters, digits, '.', '_' or '-' (one topic level).");
+            Check(TaskIdRules.IsValid(group, out _), $"Groups: '{group}' must be 1-128 characters of letters, digits, '.', '_' or '-' (one topic level).");
         }
 
         Check(options.Groups.Distinct(StringComparer.OrdinalIgnoreCase).Count() == options.Groups.Length, "Groups names a group twice.");

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Became.Agent.Mqtt;
+using Became.Protocol;
 
 namespace Became.Agent.Configuration;
 

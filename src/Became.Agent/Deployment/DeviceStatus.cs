@@ -1,6 +1,7 @@
 using Became.Agent.Configuration;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
+using Became.Protocol;
 using Microsoft.Extensions.Options;
 
 namespace Became.Agent.Deployment;

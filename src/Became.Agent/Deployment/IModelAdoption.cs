@@ -1,4 +1,5 @@
 using Became.Agent.Protocol;
+using Became.Protocol;
 
 namespace Became.Agent.Deployment;
 

@@ -1,5 +1,6 @@
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace Became.Agent.Deployment;

@@ -3,6 +3,7 @@ using Became.Agent.Intake;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Became.Core.Models;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

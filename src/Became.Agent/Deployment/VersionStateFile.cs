@@ -5,6 +5,7 @@ using Became.Agent.Configuration;
 using Became.Agent.Storage;
 using Became.Core.Serialization;
 using Became.Core.Training;
+using Became.Protocol;
 
 namespace Became.Agent.Deployment;
 

@@ -9,6 +9,7 @@ using Became.Agent.Protocol;
 using Became.Agent.Serving;
 using Became.Agent.Storage;
 using Became.Core.Native;
+using Became.Protocol;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -84,6 +85,7 @@ public static class AgentHost
         builder.Services.AddSingleton<EventFeed>();
         builder.Services.AddSingleton<AgentEvents>();
         builder.Services.AddSingleton<IAgentEvents>(sp => sp.GetRequiredService<AgentEvents>());
+        builder.Services.AddSingleton(TaskPayloadFormats.Default);
         builder.Services.AddSingleton<TaskIntake>();
         builder.Services.AddSingleton<RetrySchedule>();
         builder.Services.AddSingleton<TaskTrainer>();

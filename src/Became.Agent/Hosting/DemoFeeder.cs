@@ -1,5 +1,6 @@
 using Became.Agent.Configuration;
 using Became.Core.Data;
+using Became.Protocol;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -4,6 +4,7 @@ using Became.Agent.Deployment;
 using Became.Agent.Messaging;
 using Became.Agent.Mqtt;
 using Became.Agent.Protocol;
+using Became.Protocol;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

@@ -8,6 +8,7 @@ using Became.Agent.Storage;
 using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Training;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

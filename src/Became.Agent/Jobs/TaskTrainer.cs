@@ -7,6 +7,7 @@ using Became.Core.Data;
 using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Training;
+using Became.Protocol;
 using Microsoft.Extensions.Options;
 
 namespace Became.Agent.Jobs;
@@ -21,7 +22,7 @@ public sealed record TrainedVersion(CommittedTask Files, IContinualNetwork Netwo
 /// Learns one task on the job's own thread: rebuilds the learner from the deployed version, learns the task (two stages
 /// and the merge), measures every head on its held-out test set and writes the new version's files (not yet committed).
 /// </summary>
-public sealed class TaskTrainer(AgentStore store, HeldOutEvaluation heldOut, IOptions<AgentOptions> options, ComputeDevice device, AgentMetrics metrics)
+public sealed class TaskTrainer(AgentStore store, ITaskPayloadFormat format, HeldOutEvaluation heldOut, IOptions<AgentOptions> options, ComputeDevice device, AgentMetrics metrics)
 {
     private readonly AgentOptions _options = options.Value;
 
@@ -34,7 +35,8 @@ public sealed class TaskTrainer(AgentStore store, HeldOutEvaluation heldOut, IOp
         var version = store.Deployed();
         using var session = ModelFiles.Open(_options, version, store.Blobs, device);
         var learner = session.Learner;
-        var decoded = TaskPayloadDecoder.Decode(store.Blobs.Get(task.PayloadBlob!), new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
+        // Decoded here only: intake inspected it without building the inputs.
+        var decoded = format.Decode(store.Blobs.Get(task.PayloadBlob!), new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
         var samples = Scaled(decoded);
         var (train, validation, test) = TaskSplit.Split(task.Id, samples, decoded.TestCount);
         double mean = _options.Model.NormalizationMean, std = _options.Model.NormalizationStd;

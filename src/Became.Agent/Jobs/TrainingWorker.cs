@@ -4,6 +4,7 @@ using Became.Agent.Intake;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Became.Core.Native;
+using Became.Protocol;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization.Metadata;
 using Became.Agent.Configuration;
 using Became.Agent.Mqtt;
 using Became.Agent.Protocol;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

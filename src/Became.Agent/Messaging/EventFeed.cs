@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Became.Agent.Protocol;
+using Became.Protocol;
 
 namespace Became.Agent.Messaging;
 

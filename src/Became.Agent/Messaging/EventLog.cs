@@ -1,4 +1,5 @@
 using Became.Agent.Protocol;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace Became.Agent.Messaging;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Became.Agent.Protocol;
+using Became.Protocol;
 
 namespace Became.Agent.Messaging;
 

@@ -4,6 +4,7 @@ using Became.Agent.Intake;
 using Became.Agent.Protocol;
 using Became.Agent.Mqtt;
 using Became.Agent.Storage;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -13,9 +14,10 @@ namespace Became.Agent.Messaging;
 /// Takes task messages from became/{deviceId}/tasks/{taskId} and from the device's groups,
 /// became/groups/{group}/tasks/{taskId} (one task store: the same id and content on both is one task): validates, stores durably, and only then
 /// acknowledges, so a crash before the commit means the broker delivers the task again. Rejections and
-/// duplicates are acknowledged too (redelivering them would not change the answer) and announced as events.
+/// duplicates are acknowledged too (redelivering them would not change the answer) and announced as events. The payload
+/// is inspected (<see cref="ITaskPayloadFormat.Inspect"/>), not decoded: its inputs are built only when the job trains.
 /// </summary>
-public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal signal, DeviceStatus status, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
+public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal signal, DeviceStatus status, ITaskPayloadFormat format, IOptions<AgentOptions> options, ILogger<TaskIntake> logger)
 {
     private readonly AgentOptions _options = options.Value;
 
@@ -54,7 +56,7 @@ public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal 
             // Not stored, so not acknowledged: the broker delivers it again in the agent's next session. Say so, since
             // the sender otherwise hears nothing.
             await events.PublishAsync(taskId, new TaskDeferred(
-                Reason: "storage_error",
+                Reason: ErrorCodes.StorageError,
                 Message: $"The task could not be stored ({e.Message}); it stays with the broker and is delivered again when the agent reconnects."), cancellationToken).ConfigureAwait(false);
             throw;
         }
@@ -105,7 +107,7 @@ public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal 
     {
         if (!TaskIdRules.IsValid(taskId, out string why))
         {
-            return new Admission.Rejected("bad_task_id", why);
+            return new Admission.Rejected(ErrorCodes.BadTaskId, why);
         }
 
         var existing = store.FindTask(taskId);
@@ -113,19 +115,19 @@ public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal 
         {
             return existing.PayloadSha256 == BlobStore.Hash(payload.Span)
                 ? new Admission.Duplicate(existing)
-                : new Admission.Rejected("duplicate_id", $"Task id '{taskId}' was already used for different data; send new data under a new id.");
+                : new Admission.Rejected(ErrorCodes.DuplicateId, $"Task id '{taskId}' was already used for different data; send new data under a new id.");
         }
 
         if (store.QueueLength >= _options.Limits.MaxQueuedTasks)
         {
-            return new Admission.Rejected("queue_full", $"{store.QueueLength} tasks are queued (Limits:MaxQueuedTasks = {_options.Limits.MaxQueuedTasks}); try again later.");
+            return new Admission.Rejected(ErrorCodes.QueueFull, $"{store.QueueLength} tasks are queued (Limits:MaxQueuedTasks = {_options.Limits.MaxQueuedTasks}); try again later.");
         }
 
-        DecodedTask decoded;
+        TaskPayloadSummary summary;
         try
         {
-            decoded = TaskPayloadDecoder.Decode(payload, new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
-            TaskPayloadDecoder.CheckSplit(decoded);
+            summary = format.Inspect(payload, new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
+            TaskPayloadRules.CheckSplit(summary);
         }
         catch (TaskRejectedException e)
         {
@@ -134,7 +136,7 @@ public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal 
 
         try
         {
-            return new Admission.Accepted(store.AddTask(taskId, decoded.Name, decoded.Classes, decoded.Count, decoded.TestFraction, payload.Span));
+            return new Admission.Accepted(store.AddTask(taskId, summary.Name, summary.Classes, summary.Count, summary.TestFraction, payload.Span));
         }
         catch (Exception e) when (StorageFailure.IsStoreError(e))
         {

@@ -1,3 +1,4 @@
+using Became.Protocol;
 using MQTTnet;
 
 namespace Became.Agent.Mqtt;

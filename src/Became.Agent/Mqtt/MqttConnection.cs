@@ -1,3 +1,4 @@
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 
@@ -81,7 +82,7 @@ public sealed partial class MqttConnection : IMqttReplies, IAsyncDisposable
         _logger = logger;
         _outbox = new MqttOutbox(options.OutboxCapacity);
         _stopping = _lifetime.Token;
-        _clientSettings = new MqttClientSettings(options);
+        _clientSettings = new MqttClientSettings(options.Endpoint());
     }
 
     public MqttConnectionOptions Options => _options;

@@ -1,3 +1,5 @@
+using Became.Protocol;
+
 namespace Became.Agent.Mqtt;
 
 /// <summary>How <see cref="MqttConnection"/> reaches its broker and keeps its persistent MQTT 5 session.</summary>
@@ -63,6 +65,27 @@ public sealed record MqttConnectionOptions
 
     /// <summary>Most messages kept for publishing while disconnected.</summary>
     public int OutboxCapacity { get; init; } = 1000;
+
+    /// <summary>How each connection attempt connects: the persistent session under <see cref="ClientId"/>, with the will.</summary>
+    public MqttEndpoint Endpoint() => new()
+    {
+        Host = Host,
+        Port = Port,
+        ClientId = ClientId,
+        UseTls = UseTls,
+        CaFile = CaFile,
+        ClientCertificateFile = ClientCertificateFile,
+        ClientKeyFile = ClientKeyFile,
+        Login = Username is null ? null : new BrokerLogin(Username, Password),
+        PersistentSession = true,
+        SessionExpiry = SessionExpiry,
+        KeepAlive = KeepAlive,
+        OperationTimeout = OperationTimeout,
+        MaximumPacketSize = MaximumPacketSize,
+        WillTopic = WillTopic,
+        WillPayload = WillPayload,
+        WillRetain = WillRetain,
+    };
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that cannot work.</summary>
     public void Validate()

@@ -1,3 +1,4 @@
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace Became.Agent.Mqtt;

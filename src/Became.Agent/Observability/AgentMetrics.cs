@@ -8,6 +8,7 @@ using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Became.Core.Native;
 using Became.Core.Training;
+using Became.Protocol;
 using OpenTelemetry.Metrics;
 
 namespace Became.Agent.Observability;

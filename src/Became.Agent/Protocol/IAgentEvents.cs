@@ -1,3 +1,5 @@
+using Became.Protocol;
+
 namespace Became.Agent.Protocol;
 
 /// <summary>Where events and the retained status go (MQTT in the agent): lets deployment and jobs announce what

@@ -1,3 +1,5 @@
+using Became.Protocol;
+
 namespace Became.Agent.Protocol;
 
 /// <summary>A request the device cannot answer, with a machine code (<see cref="ErrorCodes"/>) and a human message.</summary>

@@ -5,6 +5,7 @@ using Became.Agent.Deployment;
 using Became.Agent.Observability;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
+using Became.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;

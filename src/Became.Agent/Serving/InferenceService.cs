@@ -4,6 +4,7 @@ using Became.Agent.Deployment;
 using Became.Agent.Intake;
 using Became.Agent.Protocol;
 using Became.Core.Serialization;
+using Became.Protocol;
 using Microsoft.Extensions.Options;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;

@@ -1,5 +1,6 @@
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
+using Became.Protocol;
 
 namespace Became.Agent.Serving;
 

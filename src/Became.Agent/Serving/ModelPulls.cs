@@ -5,6 +5,7 @@ using Became.Agent.Deployment;
 using Became.Agent.Mqtt;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

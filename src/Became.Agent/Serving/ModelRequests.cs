@@ -5,6 +5,7 @@ using Became.Agent.Protocol;
 using Became.Agent.Mqtt;
 using Became.Agent.Observability;
 using Became.Agent.Storage;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -39,7 +40,7 @@ public sealed class ModelRequests(
     private readonly CancellationTokenSource _stopping = new();
 
 
-    public IReadOnlyList<string> Topics => [_options.Topic(Protocol.Topics.ModelsPull), _options.Topic(Protocol.Topics.Infer), _options.Topic(Protocol.Topics.Rollback), _options.Topic(Protocol.Topics.Adopt)];
+    public IReadOnlyList<string> Topics => [_options.Topic(Became.Protocol.Topics.ModelsPull), _options.Topic(Became.Protocol.Topics.Infer), _options.Topic(Became.Protocol.Topics.Rollback), _options.Topic(Became.Protocol.Topics.Adopt)];
 
     public bool Handles(string topic) => Topics.Contains(topic);
 
@@ -64,10 +65,10 @@ public sealed class ModelRequests(
 
             switch (kind)
             {
-                case Protocol.Topics.ModelsPull:
+                case Became.Protocol.Topics.ModelsPull:
                     await PullAsync(message, cancellationToken).ConfigureAwait(false);
                     break;
-                case Protocol.Topics.Infer:
+                case Became.Protocol.Topics.Infer:
                     if (NoResponseTopic(message))
                     {
                         // The answer could go nowhere: say so rather than compute it.
@@ -78,13 +79,13 @@ public sealed class ModelRequests(
                     var result = metrics.MeasureInference(InferenceTransport.Mqtt, () => inference.Answer(message.Payload));
                     await ReplyJsonAsync(message, result, [("version", result.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))], cancellationToken).ConfigureAwait(false);
                     break;
-                case Protocol.Topics.Rollback:
+                case Became.Protocol.Topics.Rollback:
                     int version = RequestedVersion(message.Payload) ?? throw new RequestRejectedException(ErrorCodes.BadRequest, "A rollback needs {\"version\": n}.");
                     var record = await rollback.RequestAsync(version, cancellationToken).ConfigureAwait(false)
                         ?? throw new RequestRejectedException(ErrorCodes.UnknownVersion, $"There is no version {version}.");
                     await ReplyJsonAsync(message, new RollbackReply(record.Version, record.Deployed, record.Queued), [], cancellationToken).ConfigureAwait(false);
                     break;
-                case Protocol.Topics.Adopt:
+                case Became.Protocol.Topics.Adopt:
                     var (from, fromVersion) = AdoptRequest(message.Payload);
                     // The fetch takes a round trip per chunk: off the receive path, so tasks and infer requests keep flowing;
                     // kept, so the agent's stop waits for it rather than dispose the store under it.
@@ -181,7 +182,7 @@ public sealed class ModelRequests(
 
     private async Task AdoptAsync(MqttIncomingMessage message, IModelAdoption adoption, string from, int? version, CancellationToken cancellationToken)
     {
-        string kind = Protocol.Topics.Adopt;
+        string kind = Became.Protocol.Topics.Adopt;
         try
         {
             var reply = await adoption.AdoptAsync(from, version, cancellationToken).ConfigureAwait(false);
@@ -249,7 +250,7 @@ public sealed class ModelRequests(
 
         if (NoResponseTopic(message))
         {
-            await RejectAsync(message, Protocol.Topics.ModelsPull, ErrorCodes.NoResponseTopic, "A pull needs an MQTT 5 response topic.", cancellationToken).ConfigureAwait(false);
+            await RejectAsync(message, Became.Protocol.Topics.ModelsPull, ErrorCodes.NoResponseTopic, "A pull needs an MQTT 5 response topic.", cancellationToken).ConfigureAwait(false);
             return;
         }
 

@@ -4,6 +4,7 @@ using System.Text;
 using Became.Agent.Deployment;
 using Became.Agent.Messaging;
 using Became.Agent.Protocol;
+using Became.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;

@@ -1,3 +1,5 @@
+using Became.Protocol;
+
 namespace Became.Agent.Storage;
 
 /// <summary>A version adopted from a peer, its files already stored as blobs.</summary>

@@ -1,3 +1,4 @@
+using Became.Protocol;
 using LiteDB;
 
 namespace Became.Agent.Storage;

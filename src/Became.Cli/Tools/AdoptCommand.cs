@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Became.Protocol;
 
 namespace Became.Cli.Tools;
 
@@ -39,12 +40,12 @@ public static class AdoptCommand
             {
                 ["--broker"] = parsed.GetRequiredValue(broker),
                 ["--device"] = adopter,
-                ["--topic-root"] = parsed.GetValue(topicRoot) ?? "became",
+                ["--topic-root"] = parsed.GetValue(topicRoot) ?? Topics.DefaultRoot,
             };
             byte[] request = JsonSerializer.SerializeToUtf8Bytes(v is int n ? new Dictionary<string, object> { ["from"] = source, ["version"] = n } : new Dictionary<string, object> { ["from"] = source });
             try
             {
-                var (body, _, problem) = await RequestCommands.MqttAsync(values, account, "cmd/adopt", request, cancellationToken, TimeSpan.FromSeconds(parsed.GetValue(timeout))).ConfigureAwait(false);
+                var (body, _, problem) = await RequestCommands.MqttAsync(values, account, Topics.Adopt, request, cancellationToken, TimeSpan.FromSeconds(parsed.GetValue(timeout))).ConfigureAwait(false);
                 if (problem is not null)
                 {
                     await error.WriteLineAsync($"became adopt: {OneLine(problem)}").ConfigureAwait(false);

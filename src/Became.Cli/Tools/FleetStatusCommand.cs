@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
-using Became.Agent.Mqtt;
+using Became.Protocol;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
@@ -76,9 +76,9 @@ public static class FleetStatusCommand
         // A marker of our own, published once the status subscription stands: the broker queues a subscription's
         // retained messages as it grants it, so the marker comes after all of them, however slowly they arrive. Under
         // the username's own topics (the fleet ACL lets every account write became/{itself}/...).
-        string marker = $"{request.TopicRoot}/{request.Login?.Username ?? "fleet-cli"}/fleet-status/{Guid.NewGuid():N}";
+        string marker = Topics.Device(request.TopicRoot, request.Login?.Username ?? "fleet-cli", $"fleet-status/{Guid.NewGuid():N}");
         await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(marker, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
-        string filter = $"{request.TopicRoot}/+/status";
+        string filter = Topics.EveryStatus(request.TopicRoot);
         var subscribed = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
         if (subscribed.Items.FirstOrDefault()?.ResultCode is not (MqttClientSubscribeResultCode.GrantedQoS0 or MqttClientSubscribeResultCode.GrantedQoS1 or MqttClientSubscribeResultCode.GrantedQoS2))
         {
@@ -160,7 +160,11 @@ public static class FleetStatusCommand
     // Updates the table from one status message; returns the device's new line, or null for a message that is not one.
     private static DeviceLine? Apply(SortedDictionary<string, DeviceLine> devices, MqttApplicationMessage message, string topicRoot)
     {
-        string device = message.Topic[(topicRoot.Length + 1)..^"/status".Length];
+        if (Topics.DeviceOfStatus(topicRoot, message.Topic) is not string device)
+        {
+            return null;
+        }
+
         if (message.Payload.IsEmpty)
         {
             // An empty retained message clears a decommissioned device's status.

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Became.Core.Data;
+using Became.Protocol;
 
 namespace Became.Cli.Tools;
 
@@ -91,7 +92,7 @@ public static class InferBenchCommand
             else
             {
                 var (host, port) = BrokerAddress.Parse(brokerAddress!);
-                await using var mqtt = await InferBenchMqtt.ConnectAsync(host, port, account, "became", deviceId!, cancellationToken).ConfigureAwait(false);
+                await using var mqtt = await InferBenchMqtt.ConnectAsync(host, port, account, Topics.DefaultRoot, deviceId!, cancellationToken).ConfigureAwait(false);
                 result = await MeasureAsync(options, ct => mqtt.RequestAsync(body, ct), cancellationToken).ConfigureAwait(false);
             }
 

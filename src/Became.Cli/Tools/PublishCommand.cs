@@ -1,9 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using Became.Agent.Hosting;
-using Became.Agent.Intake;
 using Became.Core.Data;
 using Became.Core.Serialization;
+using Became.Protocol;
 
 namespace Became.Cli.Tools;
 
@@ -30,7 +29,7 @@ public static class PublishCommand
         {
             try
             {
-                // Take x's own per-sample size, so the decoder checks everything but the device's input size.
+                // Take x's own per-sample size, so the format checks everything but the device's input size.
                 var x = SafeTensorsFile.Parse(payload).Find("x");
                 if (x is { Shape.Length: >= 2 })
                 {
@@ -39,13 +38,13 @@ public static class PublishCommand
             }
             catch (SafeTensorsFormatException)
             {
-                // The decoder below names it.
+                // The format below names it.
             }
         }
 
         try
         {
-            TaskPayloadDecoder.Check(payload, new TaskPayloadLimits(perSample, long.MaxValue, int.MaxValue));
+            TaskPayloadFormats.Default.Inspect(payload, new TaskPayloadLimits(perSample, long.MaxValue, int.MaxValue));
             return null;
         }
         catch (TaskRejectedException e)
@@ -101,7 +100,8 @@ public static class PublishCommand
             }
 
             // A group's tasks lie at {root}/groups/{G}/tasks/{id}, where a device's lie at {root}/{device}/tasks/{id}.
-            deviceId = groupName is null ? deviceId : $"{Became.Agent.Protocol.Topics.Groups}/{groupName}";
+            string root = parsed.GetRequiredValue(topicRoot);
+            var destination = groupName is null ? TaskDestination.Device(root, deviceId) : TaskDestination.Group(root, groupName);
 
             var (host, port) = BrokerAddress.Parse(parsed.GetRequiredValue(broker));
             IReadOnlyList<(string, byte[])> payloads = parsed.GetValue(file) is string path
@@ -112,7 +112,7 @@ public static class PublishCommand
                 : parsed.GetValue(wait) == "deployed" ? PublishWait.Deployed : PublishWait.Accepted;
             try
             {
-                return await TaskPublisher.PublishAsync(host, port, parsed.GetRequiredValue(topicRoot), deviceId, payloads, output, error, waitFor, TimeSpan.FromSeconds(parsed.GetValue(timeout)), account, cancellationToken).ConfigureAwait(false);
+                return await TaskPublisher.PublishAsync(host, port, destination, payloads, output, error, waitFor, TimeSpan.FromSeconds(parsed.GetValue(timeout)), account, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or MQTTnet.Exceptions.MqttCommunicationException)
             {

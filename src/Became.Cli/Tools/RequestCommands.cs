@@ -1,13 +1,8 @@
-using System.Buffers;
 using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
-using Became.Agent.Mqtt;
-using MQTTnet;
-using MQTTnet.Formatter;
-using MQTTnet.Packets;
-using MQTTnet.Protocol;
+using Became.Protocol;
 
 namespace Became.Cli.Tools;
 
@@ -42,7 +37,7 @@ public static class RequestCommands
             {
                 var (body, got, problem) = values.ContainsKey("--http")
                     ? await HttpAsync(values, v is null ? "/models/current" : string.Create(CultureInfo.InvariantCulture, $"/models/{v}"), null, cancellationToken).ConfigureAwait(false)
-                    : await MqttAsync(values, account, "models/pull", request, cancellationToken).ConfigureAwait(false);
+                    : await MqttAsync(values, account, Topics.ModelsPull, request, cancellationToken).ConfigureAwait(false);
                 if (problem is not null)
                 {
                     await error.WriteLineAsync($"became pull: {problem}").ConfigureAwait(false);
@@ -88,7 +83,7 @@ public static class RequestCommands
             {
                 var (body, _, problem) = values.ContainsKey("--http")
                     ? await HttpAsync(values, "/infer", request, cancellationToken).ConfigureAwait(false)
-                    : await MqttAsync(values, account, "infer", request, cancellationToken).ConfigureAwait(false);
+                    : await MqttAsync(values, account, Topics.Infer, request, cancellationToken).ConfigureAwait(false);
                 await (problem is null ? output : error).WriteLineAsync(problem is null ? Encoding.UTF8.GetString(body) : $"became infer: {problem}").ConfigureAwait(false);
                 return problem is null ? ExitCodes.Ok : ExitCodes.Failure;
             }
@@ -103,7 +98,7 @@ public static class RequestCommands
 
     /// <summary>Where a device answers this client's requests: under the device's own topics, where a fleet ACL lets only
     /// that device publish (deploy/fleet/acl) and an operator read.</summary>
-    internal static string ResponseTopic(string topicRoot, string device) => $"{topicRoot}/{device}/replies/cli-{Guid.NewGuid():N}";
+    internal static string ResponseTopic(string topicRoot, string device) => Topics.Reply(topicRoot, device, $"cli-{Guid.NewGuid():N}");
 
     /// <summary>The device to ask: --http URL [--token T], or --broker HOST:PORT --device ID [--topic-root R] [--username U].</summary>
     private sealed class TargetOptions
@@ -175,40 +170,10 @@ public static class RequestCommands
     {
         string broker = values.GetValueOrDefault("--broker") ?? throw new IOException("--broker HOST:PORT (or --http URL) is required.");
         string device = values.GetValueOrDefault("--device") ?? throw new IOException("--device ID is required.");
+        string root = values["--topic-root"];
         var (host, port) = BrokerAddress.Parse(broker);
-        using var client = new MqttClientFactory().CreateMqttClient();
-        var reply = new TaskCompletionSource<MqttApplicationMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
-        byte[] correlation = Guid.NewGuid().ToByteArray();
-        client.ApplicationMessageReceivedAsync += e =>
-        {
-            if (e.ApplicationMessage.CorrelationData is { } c && c.AsSpan().SequenceEqual(correlation))
-            {
-                reply.TrySetResult(e.ApplicationMessage);
-            }
-
-            return Task.CompletedTask;
-        };
-        var options = new MqttClientOptionsBuilder()
-            .WithTcpServer(host, port)
-            .WithProtocolVersion(MqttProtocolVersion.V500)
-            .WithClientId($"became-cli-{Guid.NewGuid():N}")
-            .WithLogin(login)
-            .Build()
-            .WithPayloadSizedBuffers();
-        await client.ConnectOrExplainAsync(options, host, port, login, cancellationToken).ConfigureAwait(false);
-        string responseTopic = ResponseTopic(values["--topic-root"], device);
-        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(responseTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
-        await client.PublishAsync(new MqttApplicationMessageBuilder()
-            .WithTopic($"{values["--topic-root"]}/{device}/{suffix}")
-            .WithPayload(payload)
-            .WithResponseTopic(responseTopic)
-            .WithCorrelationData(correlation)
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-            .Build(), cancellationToken).ConfigureAwait(false);
-        var message = await reply.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
-        await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), cancellationToken).ConfigureAwait(false);
-        string? Property(string name) => message.UserProperties?.FirstOrDefault(p => p.Name == name)?.ReadValueAsString();
-        byte[] body = message.Payload.ToArray();
-        return Property("error") is string code ? (body, null, $"{code}: {Encoding.UTF8.GetString(body)}") : (body, Property("version"), null);
+        await using var client = await MqttRequestClient.ConnectAsync(MqttEndpoint.Tool(host, port, login, "became-cli"), ResponseTopic(root, device), cancellationToken).ConfigureAwait(false);
+        var reply = await client.RequestAsync(Topics.Device(root, device, suffix), payload, timeout ?? TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+        return reply.Error is string code ? (reply.Payload, null, $"{code}: {Encoding.UTF8.GetString(reply.Payload)}") : (reply.Payload, reply.Properties.GetValueOrDefault("version"), null);
     }
 }

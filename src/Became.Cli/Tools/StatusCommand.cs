@@ -6,7 +6,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
-using Became.Agent.Mqtt;
+using Became.Protocol;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
@@ -149,7 +149,7 @@ public static class StatusCommand
     private static async Task<int> MqttAsync(StatusView view, string address, string device, BrokerLogin? login, string root, bool watch, TimeSpan wait, TextWriter error, CancellationToken cancellationToken)
     {
         var (host, port) = BrokerAddress.Parse(address);
-        string topic = $"{root}/{device}/status";
+        string topic = Topics.StatusOf(root, device);
         var updates = Channel.CreateUnbounded<byte[]>();
         using var client = new MqttClientFactory().CreateMqttClient();
         bool closing = false;

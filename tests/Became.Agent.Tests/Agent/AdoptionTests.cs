@@ -9,6 +9,7 @@ using Became.Agent.Intake;
 using Became.Agent.Storage;
 using Became.Core.Data;
 using Became.Core.Serialization;
+using Became.Protocol;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Packets;

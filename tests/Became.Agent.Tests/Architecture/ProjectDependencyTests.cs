@@ -20,6 +20,7 @@ public sealed class ProjectDependencyTests
     {
         { "Became.Core", "Became.Core", [.. Messaging, "System.CommandLine", "Became.CommandLine", "Became.Agent", "became", "became-bench"] },
         { "Became.CommandLine", "Became.CommandLine", [.. Messaging, "SkiaSharp", "TorchSharp", "Became.Core", "Became.Agent", "became", "became-bench"] },
+        { "Became.Protocol", "Became.Protocol", ["Became.Agent", "LiteDB", "Microsoft.Extensions.Hosting", "Microsoft.AspNetCore", "OpenTelemetry", "SkiaSharp", "became", "became-bench"] },
         { "Became.Agent", "Became.Agent", ["SkiaSharp", "Became.Bench", "became-bench", "became"] },
         { "Became.Cli", "became", ["SkiaSharp", "Became.Bench", "became-bench"] },
         { "Became.Bench", "became-bench", [.. Messaging, "Became.Agent", "Became.Cli", "became"] },
@@ -40,6 +41,21 @@ public sealed class ProjectDependencyTests
     {
         var found = Assembly.Load(assembly).GetReferencedAssemblies().Select(a => a.Name!).Where(n => IsForbidden(n, forbidden)).ToList();
         Assert.True(found.Count == 0, $"{project} ({assembly}.dll) references {string.Join(", ", found)}");
+    }
+
+    [Fact]
+    public void Core_references_TorchSharp_and_its_libtorch_only()
+    {
+        // Besides the framework: TorchSharp, and the libtorch package of the build's backend (none for l4t).
+        var references = ProjectClosure("Became.Core").Where(r => r.Project == "Became.Core").Select(r => r.Name).ToList();
+        var other = references.Where(n => n != "TorchSharp" && !n.StartsWith("libtorch-", StringComparison.Ordinal)).ToList();
+        Assert.True(other.Count == 0, $"Became.Core references {string.Join(", ", other)}");
+        Assert.Contains("TorchSharp", references);
+
+        var assemblies = Assembly.Load("Became.Core").GetReferencedAssemblies().Select(a => a.Name!)
+            .Where(n => n != "TorchSharp" && n != "netstandard" && !n.StartsWith("System", StringComparison.Ordinal) && !n.StartsWith("Microsoft.Win32", StringComparison.Ordinal))
+            .ToList();
+        Assert.True(assemblies.Count == 0, $"Became.Core.dll references {string.Join(", ", assemblies)}");
     }
 
     [Theory]

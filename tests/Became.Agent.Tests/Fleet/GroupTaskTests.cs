@@ -1,5 +1,6 @@
 using Became.Agent.Configuration;
 using Became.Agent.Hosting;
+using Became.Protocol;
 
 namespace Became.Agent.Tests.Fleet;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Became.Agent.Hosting;
+using Became.Protocol;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using MQTTnet.Formatter;

@@ -1,4 +1,5 @@
 using Became.Agent.Intake;
+using Became.Protocol;
 
 namespace Became.Agent.Tests.Intake;
 

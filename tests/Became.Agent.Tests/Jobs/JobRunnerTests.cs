@@ -3,6 +3,7 @@ using Became.Agent.Protocol;
 using Became.Agent.Storage;
 using Became.Agent.Tests.Agent;
 using Became.Core.Serialization;
+using Became.Protocol;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Became.Agent.Tests.Jobs;

@@ -1,5 +1,6 @@
 using Became.Agent.Messaging;
 using Became.Agent.Protocol;
+using Became.Protocol;
 
 namespace Became.Agent.Tests.Messaging;
 

@@ -1,5 +1,6 @@
 using Became.Agent.Messaging;
 using Became.Agent.Protocol;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 

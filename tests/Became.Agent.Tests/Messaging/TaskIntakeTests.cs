@@ -1,6 +1,7 @@
 using Became.Agent.Intake;
 using Became.Agent.Messaging;
 using Became.Agent.Tests.Agent;
+using Became.Protocol;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Became.Agent.Tests.Messaging;
@@ -18,7 +19,7 @@ public sealed class TaskIntakeTests : IDisposable
         _rig.Dispose();
     }
 
-    private TaskIntake Intake() => new(_rig.Store, _rig.Events, _signal, _rig.Status, _rig.Options, NullLogger<TaskIntake>.Instance);
+    private TaskIntake Intake() => new(_rig.Store, _rig.Events, _signal, _rig.Status, TaskPayloadFormats.Default, _rig.Options, NullLogger<TaskIntake>.Instance);
 
     [Fact]
     public void Valid_task_is_stored_and_queued()

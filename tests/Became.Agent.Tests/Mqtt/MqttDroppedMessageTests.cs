@@ -1,4 +1,5 @@
 using Became.Agent.Mqtt;
+using Became.Protocol;
 using Microsoft.Extensions.Logging;
 using MQTTnet.Server;
 using Xunit.Abstractions;

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Became.Agent.Messaging;
 using Became.Agent.Observability;
 using Became.Agent.Protocol;
+using Became.Protocol;
 
 namespace Became.Agent.Tests.Observability;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Became.Agent.Protocol;
+using Became.Protocol;
 
 // Not ...Tests.Protocol: that namespace would shadow Became.Agent.Protocol in the tests.
 namespace Became.Agent.Tests.ProtocolChecks;

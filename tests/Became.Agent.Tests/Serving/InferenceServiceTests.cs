@@ -1,5 +1,6 @@
 using Became.Agent.Protocol;
 using Became.Agent.Serving;
+using Became.Protocol;
 
 namespace Became.Agent.Tests.Serving;
 

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Became.Agent.Mqtt;
 using Became.Agent.Protocol;
 using Became.Agent.Serving;
+using Became.Protocol;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Became.Agent.Tests.Serving;

@@ -6,6 +6,7 @@ using Became.Agent.Protocol;
 using Became.Agent.Serving;
 using Became.Agent.Storage;
 using Became.Core.Serialization;
+using Became.Protocol;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Became.Agent.Tests.Serving;

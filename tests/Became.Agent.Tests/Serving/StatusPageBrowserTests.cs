@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Became.Agent.Jobs;
 using Became.Agent.Protocol;
+using Became.Protocol;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 

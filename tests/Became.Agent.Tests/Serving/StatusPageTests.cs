@@ -6,6 +6,7 @@ using System.Text.Json;
 using Became.Agent.Messaging;
 using Became.Agent.Protocol;
 using Became.Agent.Serving;
+using Became.Protocol;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Became.Agent.Tests.Serving;

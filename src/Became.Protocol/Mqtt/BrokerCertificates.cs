@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 
-namespace Became.Agent.Mqtt;
+namespace Became.Protocol;
 
 /// <summary>Loads the broker TLS PEM files: a CA bundle and a client certificate with its key.</summary>
 public static class BrokerCertificates

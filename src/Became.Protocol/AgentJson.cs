@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Became.Agent.Protocol;
+namespace Became.Protocol;
 
 /// <summary>The JSON settings of everything the agent sends (events, status, replies): camelCase names.</summary>
 public static class AgentJson

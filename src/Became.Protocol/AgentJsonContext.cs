@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Became.Agent.Protocol;
+namespace Became.Protocol;
 
 /// <summary>Source-generated JSON (camelCase, as <see cref="AgentJson.Options"/>) for every event, the status and the replies.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]

@@ -1,4 +1,4 @@
-namespace Became.Agent.Protocol;
+namespace Became.Protocol;
 
 /// <summary>The states the retained status shows (strings on the wire).</summary>
 public static class AgentState

@@ -1,6 +1,6 @@
 using MQTTnet;
 
-namespace Became.Agent.Mqtt;
+namespace Became.Protocol;
 
 /// <summary>The socket buffers of Became's MQTT client connections, sized for multi-MiB task and model payloads.</summary>
 public static class MqttSocketBuffers

@@ -1,12 +1,9 @@
 using System.Text.Json;
 using System.Threading.Channels;
-using Became.Agent.Mqtt;
-using Became.Agent.Protocol;
 using MQTTnet;
-using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
-namespace Became.Agent.Hosting;
+namespace Became.Protocol;
 
 /// <summary>What <c>became publish --wait</c> waits for.</summary>
 public enum PublishWait
@@ -21,21 +18,41 @@ public enum PublishWait
     Deployed,
 }
 
+/// <summary>Where tasks go: one device's task topics, or a group's (every device of it learns them).</summary>
+/// <param name="TopicRoot">The topic root (became).</param>
+/// <param name="Name">The device id, or the group.</param>
+/// <param name="IsGroup">True for a group.</param>
+public sealed record TaskDestination(string TopicRoot, string Name, bool IsGroup)
+{
+    /// <summary>The tasks of one device: {root}/{device}/tasks/{taskId}.</summary>
+    public static TaskDestination Device(string topicRoot, string device) => new(topicRoot, device, false);
+
+    /// <summary>The tasks of a group: {root}/groups/{group}/tasks/{taskId}.</summary>
+    public static TaskDestination Group(string topicRoot, string group) => new(topicRoot, group, true);
+
+    /// <summary>The topic of one task.</summary>
+    public string TaskTopic(string taskId) => IsGroup ? Topics.GroupTask(TopicRoot, Name, taskId) : Topics.Task(TopicRoot, Name, taskId);
+
+    /// <summary>The device's events (a group has none of its own).</summary>
+    public string EventsTopic => IsGroup ? throw new InvalidOperationException("a group has no events topic; follow its devices") : Topics.EventsOf(TopicRoot, Name);
+}
+
 /// <summary>Sends task payloads to a device's task topic at QoS 1, as any external MQTT client would, and optionally
 /// follows the device's events (became/{device}/events) until each task is accepted or deployed.</summary>
 public static class TaskPublisher
 {
     /// <summary>Publishes the tasks without waiting for the device (the demo feeder's way).</summary>
     public static async Task PublishAsync(string host, int port, string topicRoot, string deviceId, IEnumerable<(string TaskId, byte[] Payload)> tasks, TextWriter log, CancellationToken cancellationToken) =>
-        await PublishAsync(host, port, topicRoot, deviceId, tasks, log, log, PublishWait.None, TimeSpan.Zero, null, cancellationToken).ConfigureAwait(false);
+        await PublishAsync(host, port, TaskDestination.Device(topicRoot, deviceId), tasks, log, log, PublishWait.None, TimeSpan.Zero, null, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Publishes the tasks, then waits as asked; returns the exit code: 0 when every task got as far as asked,
     /// 1 when the device rejected one (task.rejected, task.duplicate, model.rejected, a final job.failed) or time ran out.
     /// <paramref name="login"/> is the account on a secured broker (null: anonymous).</summary>
     public static async Task<int> PublishAsync(
-        string host, int port, string topicRoot, string deviceId, IEnumerable<(string TaskId, byte[] Payload)> tasks,
+        string host, int port, TaskDestination destination, IEnumerable<(string TaskId, byte[] Payload)> tasks,
         TextWriter log, TextWriter error, PublishWait wait, TimeSpan timeout, BrokerLogin? login, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(destination);
         using var client = new MqttClientFactory().CreateMqttClient();
         var events = Channel.CreateUnbounded<JsonElement>();
         client.ApplicationMessageReceivedAsync += e =>
@@ -52,27 +69,20 @@ public static class TaskPublisher
 
             return Task.CompletedTask;
         };
-        var options = new MqttClientOptionsBuilder()
-            .WithTcpServer(host, port)
-            .WithClientId($"became-publish-{Guid.NewGuid():N}")
-            .WithProtocolVersion(MqttProtocolVersion.V500)
-            .WithTimeout(TimeSpan.FromSeconds(30))
-            .WithLogin(login)
-            .Build()
-            .WithPayloadSizedBuffers();
-        await client.ConnectOrExplainAsync(options, host, port, login, cancellationToken).ConfigureAwait(false);
+        using var settings = new MqttClientSettings(MqttEndpoint.Tool(host, port, login, "became-publish") with { OperationTimeout = TimeSpan.FromSeconds(30) });
+        await client.ConnectOrExplainAsync(settings.Build(), host, port, login, cancellationToken).ConfigureAwait(false);
 
         if (wait != PublishWait.None)
         {
             // Subscribed before the first task goes out, so no answer can come before we listen.
-            await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topicRoot}/{deviceId}/events", MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
+            await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(destination.EventsTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken).ConfigureAwait(false);
         }
 
         var pending = new Dictionary<string, bool>(StringComparer.Ordinal);
         foreach (var (taskId, payload) in tasks)
         {
             var message = new MqttApplicationMessageBuilder()
-                .WithTopic($"{topicRoot}/{deviceId}/tasks/{taskId}")
+                .WithTopic(destination.TaskTopic(taskId))
                 .WithPayload(payload)
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
                 .Build();

@@ -1,4 +1,4 @@
-namespace Became.Agent.Intake;
+namespace Became.Protocol;
 
 /// <summary>
 /// A validated task: <see cref="Inputs"/> holds <see cref="Count"/> × <see cref="Features"/> raw values in sample order

@@ -1,6 +1,7 @@
-namespace Became.Agent.Protocol;
+namespace Became.Protocol;
 
-/// <summary>The machine codes of refused requests (the <c>error</c> of a reply or HTTP body) and their HTTP status.</summary>
+/// <summary>The machine codes of refusals — of a request (the <c>error</c> of a reply or HTTP body) and of a task (the
+/// <c>reason</c> of task.rejected, task.deferred) — and their HTTP status: one list, wire strings fixed by the contract.</summary>
 public static class ErrorCodes
 {
     public const string BadRequest = "bad_request";
@@ -16,6 +17,26 @@ public static class ErrorCodes
     public const string NoResponseTopic = "no_response_topic";
     public const string BadResponseTopic = "bad_response_topic";
     public const string InternalError = "internal_error";
+
+    // Task payloads (task.rejected; `became publish` checks them locally). Shared with requests above: too_large,
+    // bad_shape, bad_dtype, non_finite, out_of_range.
+    public const string NotSafetensors = "not_safetensors";
+    public const string MissingTensor = "missing_tensor";
+    public const string CountMismatch = "count_mismatch";
+    public const string BadLabel = "bad_label";
+    public const string BadClasses = "bad_classes";
+    public const string Empty = "empty";
+    public const string SingleClass = "single_class";
+    public const string BadMetadata = "bad_metadata";
+    public const string TooSmall = "too_small";
+
+    // Task intake: what the device decides about a task message before its payload.
+    public const string BadTaskId = "bad_task_id";
+    public const string DuplicateId = "duplicate_id";
+    public const string QueueFull = "queue_full";
+
+    /// <summary>task.deferred: the task could not be stored; the broker delivers it again.</summary>
+    public const string StorageError = "storage_error";
 
     // cmd/adopt: the peer's version cannot be adopted.
     public const string ArchitectureMismatch = "architecture_mismatch";

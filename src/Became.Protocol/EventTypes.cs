@@ -1,4 +1,4 @@
-namespace Became.Agent.Protocol;
+namespace Became.Protocol;
 
 /// <summary>Event types published on became/{deviceId}/events.</summary>
 public static class EventTypes

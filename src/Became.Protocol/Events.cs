@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Became.Agent.Protocol;
+namespace Became.Protocol;
 
 /// <summary>The body of one event on became/{deviceId}/events; <see cref="Type"/> names it on the wire.</summary>
 public interface IAgentEvent

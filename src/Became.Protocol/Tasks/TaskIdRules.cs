@@ -1,4 +1,4 @@
-namespace Became.Agent.Intake;
+namespace Became.Protocol;
 
 /// <summary>Which task ids are accepted: they end up in file names and topics, so only a safe, short alphabet.</summary>
 public static class TaskIdRules

@@ -1,17 +1,26 @@
 using System.Text;
-using Became.Agent.Intake;
 using Became.Core.Serialization;
+using Became.Protocol;
 using static Became.Testing.TaskPayloads;
 
-namespace Became.Agent.Tests.Intake;
+namespace Became.Agent.Tests.ProtocolChecks;
 
-public sealed class TaskPayloadDecoderTests
+/// <summary>The safetensors task format: what Decode returns, and each rejection — which Inspect, the header-only
+/// check intake and `became publish` use, gives with the same code and message (every rejection case goes through
+/// <see cref="Rejected"/>, which asks both).</summary>
+public sealed class SafetensorsTaskFormatTests
 {
+    private static readonly ITaskPayloadFormat Format = TaskPayloadFormats.Safetensors;
+
     private static TaskRejectedException Rejected(byte[] payload, string reason, string phrase, TaskPayloadLimits? limits = null)
     {
-        var ex = Assert.Throws<TaskRejectedException>(() => TaskPayloadDecoder.Decode(payload, limits ?? Limits));
+        var ex = Assert.Throws<TaskRejectedException>(() => Format.Decode(payload, limits ?? Limits));
         Assert.Equal(reason, ex.Reason);
         Assert.Contains(phrase, ex.Message, StringComparison.Ordinal);
+
+        var inspected = Assert.Throws<TaskRejectedException>(() => Format.Inspect(payload, limits ?? Limits));
+        Assert.Equal((ex.Reason, ex.Message), (inspected.Reason, inspected.Message));
+        Assert.Equal(ex.InnerException?.GetType(), inspected.InnerException?.GetType());
         return ex;
     }
 
@@ -20,7 +29,7 @@ public sealed class TaskPayloadDecoderTests
     [Fact]
     public void Uint8_images_of_shape_n_28_28_decode_to_raw_byte_values()
     {
-        var task = TaskPayloadDecoder.Decode(Build(ByteImages([4, 28, 28]), Labels(0, 1, 2, 1)), Limits);
+        var task = Format.Decode(Build(ByteImages([4, 28, 28]), Labels(0, 1, 2, 1)), Limits);
 
         Assert.Equal((4, 784, true), (task.Count, task.Features, task.InputsAreBytes));
         Assert.Equal(4 * 784, task.Inputs.Length);
@@ -34,7 +43,7 @@ public sealed class TaskPayloadDecoderTests
     {
         var x = Floats("x", [3, 784], i => i / 4096f - 0.25f);
 
-        var task = TaskPayloadDecoder.Decode(Build(x, Labels(1, 0, 1)), Limits);
+        var task = Format.Decode(Build(x, Labels(1, 0, 1)), Limits);
 
         Assert.False(task.InputsAreBytes);
         Assert.Equal(3, task.Count);
@@ -45,7 +54,7 @@ public sealed class TaskPayloadDecoderTests
     [Fact]
     public void Inputs_of_shape_n_1_28_28_are_accepted()
     {
-        var task = TaskPayloadDecoder.Decode(Build(ByteImages([2, 1, 28, 28]), Labels(0, 1)), Limits);
+        var task = Format.Decode(Build(ByteImages([2, 1, 28, 28]), Labels(0, 1)), Limits);
 
         Assert.Equal(2 * 784, task.Inputs.Length);
     }
@@ -56,7 +65,7 @@ public sealed class TaskPayloadDecoderTests
     [InlineData("I64")]
     public void Labels_are_read_from_each_accepted_dtype(string dtype)
     {
-        var task = TaskPayloadDecoder.Decode(Build(ByteImages([3, 784]), Labels(dtype, 4, 0, 255)), Limits);
+        var task = Format.Decode(Build(ByteImages([3, 784]), Labels(dtype, 4, 0, 255)), Limits);
 
         Assert.Equal([4L, 0L, 255L], task.Labels);
     }
@@ -64,7 +73,7 @@ public sealed class TaskPayloadDecoderTests
     [Fact]
     public void Missing_metadata_gives_the_defaults()
     {
-        var task = TaskPayloadDecoder.Decode(Valid(), Limits);
+        var task = Format.Decode(Valid(), Limits);
 
         Assert.Null(task.Name);
         Assert.Equal(3, task.Classes);
@@ -76,7 +85,7 @@ public sealed class TaskPayloadDecoderTests
     {
         var metadata = new Dictionary<string, string> { ["name"] = "split 0", ["classes"] = "10", ["test_fraction"] = "0.25" };
 
-        var task = TaskPayloadDecoder.Decode(Valid(metadata), Limits);
+        var task = Format.Decode(Valid(metadata), Limits);
 
         Assert.Equal(("split 0", 10, 0.25), (task.Name, task.Classes, task.TestFraction));
     }
@@ -252,7 +261,7 @@ public sealed class TaskPayloadDecoderTests
     {
         var x = Floats("x", [3, 784], i => i % 2 == 0 ? -0.5f : 1.5f);
 
-        Assert.Equal(3, TaskPayloadDecoder.Decode(Build(x, Labels(0, 1, 0)), Limits).Count);
+        Assert.Equal(3, Format.Decode(Build(x, Labels(0, 1, 0)), Limits).Count);
     }
 
     [Fact]
@@ -296,13 +305,13 @@ public sealed class TaskPayloadDecoderTests
     {
         var metadata = testFraction is null ? null : new Dictionary<string, string> { ["test_fraction"] = testFraction };
         var labels = Enumerable.Range(0, samples).Select(i => (long)(i % 2)).ToArray();
-        return TaskPayloadDecoder.Decode(SafeTensorsFile.Write([ByteImages([samples, Features]), Labels(labels)], metadata), Limits);
+        return Format.Decode(SafeTensorsFile.Write([ByteImages([samples, Features]), Labels(labels)], metadata), Limits);
     }
 
     [Fact]
     public void Nine_samples_at_the_default_test_fraction_are_too_small_and_the_message_says_what_works()
     {
-        var ex = Assert.Throws<TaskRejectedException>(() => TaskPayloadDecoder.CheckSplit(Split(9, null)));
+        var ex = Assert.Throws<TaskRejectedException>(() => TaskPayloadRules.CheckSplit(Split(9, null)));
 
         Assert.Equal("too_small", ex.Reason);
         Assert.Equal(
@@ -314,7 +323,7 @@ public sealed class TaskPayloadDecoderTests
     [Fact]
     public void Two_samples_are_too_small_at_any_test_fraction()
     {
-        var ex = Assert.Throws<TaskRejectedException>(() => TaskPayloadDecoder.CheckSplit(Split(2, "0.5")));
+        var ex = Assert.Throws<TaskRejectedException>(() => TaskPayloadRules.CheckSplit(Split(2, "0.5")));
 
         Assert.Equal("too_small", ex.Reason);
         Assert.EndsWith("send at least 3 samples", ex.Message, StringComparison.Ordinal);
@@ -327,7 +336,7 @@ public sealed class TaskPayloadDecoderTests
     [InlineData(9, "0.112")]
     public void Smallest_tasks_that_split_are_accepted(int samples, string? testFraction)
     {
-        TaskPayloadDecoder.CheckSplit(Split(samples, testFraction));
+        TaskPayloadRules.CheckSplit(Split(samples, testFraction));
     }
 
     [Theory]
@@ -338,11 +347,11 @@ public sealed class TaskPayloadDecoderTests
     [InlineData(0.007)]
     public void Suggested_sample_count_is_the_smallest_that_splits(double testFraction)
     {
-        var ex = Assert.Throws<TaskRejectedException>(() => TaskPayloadDecoder.CheckSplit(Split(2, testFraction.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        var ex = Assert.Throws<TaskRejectedException>(() => TaskPayloadRules.CheckSplit(Split(2, testFraction.ToString(System.Globalization.CultureInfo.InvariantCulture))));
         int suggested = int.Parse(System.Text.RegularExpressions.Regex.Match(ex.Message, "send at least (\\d+) samples").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
 
-        Assert.True(TaskPayloadDecoder.IsLargeEnough(suggested, testFraction));
-        Assert.False(TaskPayloadDecoder.IsLargeEnough(suggested - 1, testFraction));
+        Assert.True(TaskPayloadRules.IsLargeEnough(suggested, testFraction));
+        Assert.False(TaskPayloadRules.IsLargeEnough(suggested - 1, testFraction));
     }
 
     [Fact]

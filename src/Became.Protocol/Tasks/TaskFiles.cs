@@ -2,7 +2,7 @@ using System.Globalization;
 using Became.Core.Data;
 using Became.Core.Serialization;
 
-namespace Became.Agent.Hosting;
+namespace Became.Protocol;
 
 /// <summary>Builds task payloads (safetensors x uint8 [N, H, W], y int64 [N]) from a benchmark stream, exactly as
 /// an external client would send them.</summary>

@@ -4,20 +4,21 @@ using System.Text;
 using MQTTnet;
 using MQTTnet.Protocol;
 
-namespace Became.Agent.Mqtt;
+namespace Became.Protocol;
 
-/// <summary>The MQTTnet client options of every connection attempt: persistent MQTT 5 session, TLS with the
-/// certificates loaded once, credentials and will.</summary>
-internal sealed class MqttClientSettings : IDisposable
+/// <summary>The MQTTnet client options of every connection attempt to one <see cref="MqttEndpoint"/>: MQTT 5, TLS with
+/// the certificates loaded once, credentials, session and will.</summary>
+public sealed class MqttClientSettings : IDisposable
 {
-    private readonly MqttConnectionOptions _options;
+    private readonly MqttEndpoint _options;
 
     // Loaded once: a renewed certificate is picked up by restarting the agent.
     private readonly X509Certificate2Collection? _trustChain;
     private readonly X509Certificate2? _clientCertificate;
 
-    public MqttClientSettings(MqttConnectionOptions options)
+    public MqttClientSettings(MqttEndpoint options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         _options = options;
         if (options.CaFile is not null)
         {
@@ -37,10 +38,14 @@ internal sealed class MqttClientSettings : IDisposable
             .WithTcpServer(_options.Host, _options.Port)
             .WithClientId(_options.ClientId)
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
-            .WithCleanStart(false)
+            .WithCleanStart(!_options.PersistentSession)
             .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
-            .WithKeepAlivePeriod(_options.KeepAlive)
-            .WithTimeout(_options.OperationTimeout);
+            .WithKeepAlivePeriod(_options.KeepAlive);
+
+        if (_options.OperationTimeout is TimeSpan timeout)
+        {
+            builder.WithTimeout(timeout);
+        }
 
         if (_options.MaximumPacketSize is uint maximum)
         {
@@ -65,10 +70,7 @@ internal sealed class MqttClientSettings : IDisposable
             });
         }
 
-        if (_options.Username is not null)
-        {
-            builder.WithCredentials(_options.Username, _options.Password);
-        }
+        builder.WithLogin(_options.Login);
 
         if (_options.WillTopic is not null)
         {

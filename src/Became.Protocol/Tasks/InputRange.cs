@@ -1,4 +1,4 @@
-namespace Became.Agent.Intake;
+namespace Became.Protocol;
 
 /// <summary>
 /// The values a float input may take, for tasks and inference alike. Inputs are pixels scaled to [0, 1]; a little

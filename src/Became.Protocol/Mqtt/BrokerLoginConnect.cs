@@ -1,6 +1,6 @@
 using MQTTnet;
 
-namespace Became.Agent.Mqtt;
+namespace Became.Protocol;
 
 /// <summary>How the operator's tools connect: with the <see cref="BrokerLogin"/> given, and a broker's refusal as one
 /// clear <see cref="IOException"/> (the tools print it in one line, exit 1) rather than MQTTnet's exception.</summary>

@@ -22,8 +22,9 @@ public static class RequestCommands
     {
         var target = new TargetOptions();
         var version = new Option<int?>("--version") { Description = "the model version to fetch (default: the deployed one)", HelpName = "N" };
-        var path = new Option<string>("--output", "-o") { Description = "where to write the model (safetensors)", HelpName = "FILE", Required = true };
-        var command = new Command("pull", "fetch a device's model over MQTT 5 request/response or HTTP") { version, path };
+        var path = new Option<string>("--output", "-o") { Description = "where to write the model", HelpName = "FILE", Required = true };
+        var format = new Option<string?>("--format") { Description = "the model format, one the device exports (default: safetensors, the model file as stored)", HelpName = "NAME" };
+        var command = new Command("pull", "fetch a device's model over MQTT 5 request/response or HTTP") { version, path, format };
         target.AddTo(command);
         command.SetAction(async (parsed, cancellationToken) =>
         {
@@ -32,11 +33,12 @@ public static class RequestCommands
             var account = target.Login.Read(parsed);
             int? v = parsed.GetValue(version);
             string file = parsed.GetRequiredValue(path);
-            byte[] request = v is null ? [] : Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"version\": {v}}}"));
+            string? f = parsed.GetValue(format);
+            byte[] request = PullRequest(v, f);
             try
             {
                 var (body, got, problem) = values.ContainsKey("--http")
-                    ? await HttpAsync(values, v is null ? "/models/current" : string.Create(CultureInfo.InvariantCulture, $"/models/{v}"), null, cancellationToken).ConfigureAwait(false)
+                    ? await HttpAsync(values, (v is null ? "/models/current" : string.Create(CultureInfo.InvariantCulture, $"/models/{v}")) + (f is null ? "" : "?format=" + Uri.EscapeDataString(f)), null, cancellationToken).ConfigureAwait(false)
                     : await MqttAsync(values, account, Topics.ModelsPull, request, cancellationToken).ConfigureAwait(false);
                 if (problem is not null)
                 {
@@ -55,6 +57,28 @@ public static class RequestCommands
             }
         });
         return command;
+    }
+
+    /// <summary>The models/pull request: empty for the deployed model as stored, else {"version": n, "format": "name"}.</summary>
+    internal static byte[] PullRequest(int? version, string? format)
+    {
+        if (version is null && format is null)
+        {
+            return [];
+        }
+
+        var body = new Dictionary<string, object>();
+        if (version is int n)
+        {
+            body["version"] = n;
+        }
+
+        if (format is not null)
+        {
+            body["format"] = format;
+        }
+
+        return System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body);
     }
 
     internal static Command CreateInfer()

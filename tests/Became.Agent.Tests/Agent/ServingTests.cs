@@ -109,6 +109,38 @@ public sealed class ServingTests
     }
 
     [Fact]
+    public async Task Became_pull_names_the_format_over_HTTP_and_MQTT_and_hears_the_device_refuse_an_unknown_one()
+    {
+        var (agent, http) = await StartWithHttpAsync();
+        await using var _ = agent;
+        using var __ = http;
+        await LearnTwoTasksAsync(agent);
+        string file = Path.Combine(Path.GetTempPath(), $"became-pull-{Guid.NewGuid():N}.safetensors");
+        string[] overHttp = ["--http", http.BaseAddress!.ToString().TrimEnd('/'), "--token", Token];
+        string[] overMqtt = ["--broker", $"127.0.0.1:{agent.BrokerPort}", "--device", agent.DeviceId];
+        try
+        {
+            foreach (string[] target in new[] { overHttp, overMqtt })
+            {
+                var (okOut, okErr) = (new StringWriter(), new StringWriter());
+                int ok = await Became.Cli.BecameCli.RunAsync(["pull", .. target, "--format", "safetensors", "-o", file], okOut, okErr, CancellationToken.None);
+                Assert.True(ok == 0, okErr.ToString());
+                Assert.Equal(await http.GetByteArrayAsync("/models/current"), await File.ReadAllBytesAsync(file));
+
+                var (output, error) = (new StringWriter(), new StringWriter());
+                int refused = await Became.Cli.BecameCli.RunAsync(["pull", .. target, "--format", "tflite", "-o", file], output, error, CancellationToken.None);
+                Assert.Equal(1, refused);
+                Assert.Contains("bad_request", error.ToString(), StringComparison.Ordinal);
+                Assert.Contains("tflite", error.ToString(), StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task Inference_over_MQTT_and_HTTP_agree()
     {
         var (agent, http) = await StartWithHttpAsync();

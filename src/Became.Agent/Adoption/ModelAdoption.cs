@@ -4,7 +4,6 @@ using System.Text.Json;
 using Became.Agent.Configuration;
 using Became.Agent.Deployment;
 using Became.Agent.Intake;
-using Became.Agent.Jobs;
 using Became.Agent.Mqtt;
 using Became.Agent.Protocol;
 using Became.Agent.Storage;

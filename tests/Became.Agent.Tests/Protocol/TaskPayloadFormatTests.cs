@@ -6,7 +6,7 @@ namespace Became.Agent.Tests.ProtocolChecks;
 
 /// <summary>The format seam: Inspect describes a valid task as Decode does, without building its inputs; the registry
 /// names the contract's format.</summary>
-public sealed class TaskPayloadFormatTests
+public sealed class TaskPayloadFormatTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly ITaskPayloadFormat Format = TaskPayloadFormats.Safetensors;
 
@@ -48,6 +48,7 @@ public sealed class TaskPayloadFormatTests
         var task = Format.Decode(payload, Limits);
         long decoded = GC.GetAllocatedBytesForCurrentThread() - before;
 
+        output.WriteLine($"{payload.Length} payload bytes: Inspect allocated {inspected} bytes, Decode {decoded}");
         Assert.Equal((samples, 10, false), (summary.Count, summary.Classes, summary.InputsAreBytes));
         Assert.True(inspected < inputBytes / 100, $"Inspect allocated {inspected} bytes; the inputs are {inputBytes}");
         // The measurement sees the inputs when they are built.

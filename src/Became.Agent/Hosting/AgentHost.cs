@@ -10,6 +10,7 @@ using Became.Agent.Serving;
 using Became.Agent.Storage;
 using Became.Core.Native;
 using Became.Protocol;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -37,16 +38,27 @@ public static class AgentHost
         ["--device"] = "Device",
     };
 
+    /// <summary>The agent's host: a web application (Kestrel in the agent's own container, started after the agent's
+    /// services) when HttpUrls is set, a plain host without any web server otherwise.</summary>
     public static IHost Build(string[] args, Action<IServiceCollection>? configure = null)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        var plain = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             Args = [],
             ContentRootPath = AppContext.BaseDirectory,
         });
-        builder.Configuration.AddEnvironmentVariables("BECAME__");
-        builder.Configuration.AddCommandLine(args, Switches.ToDictionary(kv => kv.Key, kv => kv.Value));
-        ApplyBrokerAddress(builder.Configuration);
+        AddSettings(plain.Configuration, args);
+        WebApplicationBuilder? web = null;
+        if (HttpApi.IsEnabled(plain.Configuration))
+        {
+            // The same settings, read by the builder that serves them (the plain one only answered whether to).
+            ((IDisposable)plain.Configuration).Dispose();
+            web = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+            AddSettings(web.Configuration, args);
+            HttpApi.ConfigureServer(web);
+        }
+
+        IHostApplicationBuilder builder = web ?? (IHostApplicationBuilder)plain;
         // Not AddSystemd(): its lifetime says READY=1 as soon as the host has started, before the broker is up.
         // SystemdReadiness and SystemdWatchdog speak the notify protocol; the default lifetime handles SIGTERM;
         // ConsoleLogging picks journald's format under systemd.
@@ -105,7 +117,6 @@ public static class AgentHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingWorker>());
         builder.Services.AddSingleton<StatusPage>();
         builder.Services.AddSingleton<HttpApi>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<HttpApi>());
         if (!string.IsNullOrWhiteSpace(builder.Configuration["Demo:Stream"]))
         {
             builder.Services.AddHostedService<DemoFeeder>();
@@ -115,7 +126,14 @@ public static class AgentHost
         configure?.Invoke(builder.Services);
         builder.Services.TryAddSingleton<IStorageFaults>(NoStorageFaults.Instance);
         builder.Services.TryAddSingleton<IJobCheckpoints>(NoCheckpoints.Instance);
-        return builder.Build();
+        if (web is null)
+        {
+            return plain.Build();
+        }
+
+        var app = web.Build();
+        app.Services.GetRequiredService<HttpApi>().Map(app);
+        return app;
     }
 
     /// <summary>Runs the agent until SIGTERM / Ctrl-C; a user's mistake (unknown or invalid setting, taken port, data
@@ -297,6 +315,14 @@ public static class AgentHost
     private static bool IsHttpBindFailure(IOException e) =>
         e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException or System.Net.Sockets.SocketException
         && e.Message.StartsWith("Failed to bind to address", StringComparison.Ordinal);
+
+    // The agent's own settings over the host's defaults: BECAME__ variables, then the command line.
+    private static void AddSettings(ConfigurationManager configuration, string[] args)
+    {
+        configuration.AddEnvironmentVariables("BECAME__");
+        configuration.AddCommandLine(args, Switches.ToDictionary(kv => kv.Key, kv => kv.Value));
+        ApplyBrokerAddress(configuration);
+    }
 
     // --broker HOST:PORT is one flag for two settings.
     private static void ApplyBrokerAddress(ConfigurationManager configuration)

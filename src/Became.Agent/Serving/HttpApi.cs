@@ -9,8 +9,9 @@ using Became.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using KestrelServerOptions = Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -18,8 +19,9 @@ using OpenTelemetry.Metrics;
 namespace Became.Agent.Serving;
 
 /// <summary>
-/// The HTTP endpoints on Kestrel, started only when HttpUrls is set (bind 127.0.0.1 for on-device use; off-device
-/// access needs an explicit address). With HttpToken set, everything but /healthz needs a bearer token.
+/// The HTTP endpoints, on the Kestrel of the agent's own host (one container: with HttpUrls set the host is a web
+/// application, see AgentHost.Build; without it there is no web server). Bind 127.0.0.1 for on-device use; off-device
+/// access needs an explicit address. With HttpToken set, everything but /healthz needs a bearer token.
 /// </summary>
 public sealed class HttpApi(
     AgentStore store,
@@ -31,30 +33,26 @@ public sealed class HttpApi(
     MeterProvider meterProvider,
     StatusPage statusPage,
     IOptions<AgentOptions> options,
-    ILoggerFactory loggers) : IHostedService, IAsyncDisposable
+    ILogger<HttpApi> logger)
 {
     private readonly AgentOptions _options = options.Value;
-    private WebApplication? _app;
 
-    /// <summary>The addresses Kestrel listens on once started.</summary>
-    public IReadOnlyList<string> Addresses => _app?.Urls.ToList() ?? [];
+    /// <summary>Whether <paramref name="configuration"/> asks for HTTP (HttpUrls set).</summary>
+    public static bool IsEnabled(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration["HttpUrls"]);
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Kestrel's addresses (HttpUrls) and its body limit (Limits:MaxRequestBytes: larger bodies get 413 before
+    /// they are buffered).</summary>
+    public static void ConfigureServer(WebApplicationBuilder web)
     {
-        if (string.IsNullOrWhiteSpace(_options.HttpUrls))
-        {
-            return;
-        }
+        web.WebHost.UseUrls(Urls(web.Configuration["HttpUrls"]));
+        web.Services.AddOptions<KestrelServerOptions>()
+            .Configure<IOptions<AgentOptions>>((kestrel, agent) => kestrel.Limits.MaxRequestBodySize = agent.Value.Limits.MaxRequestBytes);
+    }
 
-        var builder = WebApplication.CreateSlimBuilder();
-        string[] urls = _options.HttpUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        builder.WebHost.UseUrls(urls);
-        // Bodies over the limit get 413 from Kestrel before they are buffered.
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = _options.Limits.MaxRequestBytes);
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(loggers);
-        var app = builder.Build();
-        var logger = loggers.CreateLogger<HttpApi>();
+    /// <summary>Maps the middleware and endpoints onto the agent's web application; logs the addresses once it listens.</summary>
+    public void Map(WebApplication app)
+    {
+        app.Lifetime.ApplicationStarted.Register(() => LogAddresses(app.Urls));
         app.Use(async (context, next) =>
         {
             // Without the bearer header, the status page's cookie may admit a browser (StatusPage writes the refusal).
@@ -85,33 +83,21 @@ public sealed class HttpApi(
                 await context.Response.WriteAsJsonAsync(new ErrorReply(ErrorCodes.InternalError, "The device failed to answer this request; its log has the details.")).ConfigureAwait(false);
             }
         });
-        Map(app);
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        _app = app;
-        logger.LogInformation("HTTP on {Urls}{Token}", string.Join(", ", app.Urls), _options.HttpToken is null ? string.Empty : " (bearer token required)");
-        if (_options.HttpToken is null && urls.FirstOrDefault(u => !HttpToken.IsLoopback(u)) is { } exposed)
+        MapEndpoints(app);
+    }
+
+    private static string[] Urls(string? httpUrls) => (httpUrls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private void LogAddresses(ICollection<string> addresses)
+    {
+        logger.LogInformation("HTTP on {Urls}{Token}", string.Join(", ", addresses), _options.HttpToken is null ? string.Empty : " (bearer token required)");
+        if (_options.HttpToken is null && Urls(_options.HttpUrls).FirstOrDefault(u => !HttpToken.IsLoopback(u)) is { } exposed)
         {
             logger.LogWarning("HTTP listens on {Url}, reachable from other machines, without HttpToken: anyone there can read models and roll back versions", exposed);
         }
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_app is not null)
-        {
-            await _app.StopAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_app is not null)
-        {
-            await _app.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-
-    private void Map(WebApplication app)
+    private void MapEndpoints(WebApplication app)
     {
         statusPage.Map(app);
         app.MapGet("/healthz", () =>
@@ -186,7 +172,7 @@ public sealed class HttpApi(
             error = t.Error,
         })));
 
-        // The host's meter provider (AgentTelemetry), not one of this slim application's own.
+        // The host's meter provider (AgentTelemetry).
         app.MapPrometheusScrapingEndpoint("/metrics", meterProvider, configureBranchedPipeline: null, optionsName: null);
     }
 

@@ -92,7 +92,7 @@ public sealed class ModelAdoption(
     private async Task<(byte[] Bytes, string Sha256)> FetchAsync(string from, int? version, CancellationToken cancellationToken)
     {
         var timeout = TimeSpan.FromSeconds(_options.Adopt.TimeoutSeconds);
-        string topic = $"{_options.TopicRoot}/{from}/{Topics.ModelsPull}";
+        string topic = Topics.Device(_options.TopicRoot, from, Topics.ModelsPull);
         try
         {
             await using var session = await requester.OpenAsync(_options.ReplyTopicPrefix(from), cancellationToken).ConfigureAwait(false);

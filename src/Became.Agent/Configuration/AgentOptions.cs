@@ -48,16 +48,16 @@ public sealed class AgentOptions
     /// <summary>Groups this device belongs to: it also takes tasks from {TopicRoot}/groups/{group}/tasks/{taskId}.</summary>
     public string[] Groups { get; set; } = [];
 
-    public string Topic(string suffix) => $"{TopicRoot}/{DeviceId}/{suffix}";
+    public string Topic(string suffix) => Topics.Device(TopicRoot, DeviceId, suffix);
 
     /// <summary>
     /// Where <paramref name="peer"/> replies to this device's requests: {TopicRoot}/{peer}/replies/{DeviceId}/ (then a
     /// nonce). Under the peer's root, so a fleet ACL lets only the peer publish there and only this device read it.
     /// </summary>
-    public string ReplyTopicPrefix(string peer) => $"{TopicRoot}/{peer}/{Topics.Replies}/{DeviceId}/";
+    public string ReplyTopicPrefix(string peer) => Topics.Reply(TopicRoot, peer, DeviceId) + "/";
 
     /// <summary>A topic of one of this device's groups: {TopicRoot}/groups/{group}/{suffix}.</summary>
-    public string GroupTopic(string group, string suffix) => $"{TopicRoot}/{Topics.Groups}/{group}/{suffix}";
+    public string GroupTopic(string group, string suffix) => Topics.Group(TopicRoot, group, suffix);
 }
 
 /// <summary>Where the MQTT broker is; no Host means the embedded broker on localhost.</summary>

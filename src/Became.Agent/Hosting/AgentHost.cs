@@ -116,7 +116,12 @@ public static class AgentHost
         builder.Services.AddHostedService<MessagingService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingWorker>());
         builder.Services.AddSingleton<StatusPage>();
-        builder.Services.AddSingleton<HttpApi>();
+        if (web is not null)
+        {
+            builder.Services.AddSingleton<AgentWebApplication>();
+            builder.Services.AddSingleton<HttpApi>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<HttpApi>());
+        }
         if (!string.IsNullOrWhiteSpace(builder.Configuration["Demo:Stream"]))
         {
             builder.Services.AddHostedService<DemoFeeder>();
@@ -132,7 +137,10 @@ public static class AgentHost
         }
 
         var app = web.Build();
-        app.Services.GetRequiredService<HttpApi>().Map(app);
+
+        // Only the application itself here: resolving HttpApi would open the store and check the settings before
+        // RunAsync can report a problem with one line; it maps its endpoints as the host starts.
+        app.Services.GetRequiredService<AgentWebApplication>().App = app;
         return app;
     }
 

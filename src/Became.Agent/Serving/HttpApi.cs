@@ -9,9 +9,9 @@ using Became.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using KestrelServerOptions = Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -33,7 +33,8 @@ public sealed class HttpApi(
     MeterProvider meterProvider,
     StatusPage statusPage,
     IOptions<AgentOptions> options,
-    ILogger<HttpApi> logger)
+    AgentWebApplication web,
+    ILogger<HttpApi> logger) : IHostedService
 {
     private readonly AgentOptions _options = options.Value;
 
@@ -45,12 +46,25 @@ public sealed class HttpApi(
     public static void ConfigureServer(WebApplicationBuilder web)
     {
         web.WebHost.UseUrls(Urls(web.Configuration["HttpUrls"]));
-        web.Services.AddOptions<KestrelServerOptions>()
-            .Configure<IOptions<AgentOptions>>((kestrel, agent) => kestrel.Limits.MaxRequestBodySize = agent.Value.Limits.MaxRequestBytes);
+
+        // Read from the settings, not the validated options: the application resolves Kestrel as it is built, before
+        // RunAsync validates them (and reports a bad value in one line); a value that does not read is refused there.
+        long limit = long.TryParse(web.Configuration["Limits:MaxRequestBytes"], NumberStyles.None, CultureInfo.InvariantCulture, out long set) ? set : new LimitOptions().MaxRequestBytes;
+        web.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = limit);
     }
 
-    /// <summary>Maps the middleware and endpoints onto the agent's web application; logs the addresses once it listens.</summary>
-    public void Map(WebApplication app)
+    /// <summary>Maps the middleware and endpoints onto the agent's web application as the host starts (after the
+    /// settings were validated and the store opened; before Kestrel, which the host starts last, builds its pipeline).</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        Map(web.App ?? throw new InvalidOperationException("HttpApi runs only in the agent's web application."));
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>The middleware and endpoints; logs the addresses once Kestrel listens.</summary>
+    private void Map(WebApplication app)
     {
         app.Lifetime.ApplicationStarted.Register(() => LogAddresses(app.Urls));
         app.Use(async (context, next) =>
@@ -207,4 +221,11 @@ public sealed class HttpApi(
         var (bytes, _) = exporters.Export(exporter, record, store.Blobs.Get(record.ModelBlob));
         return Results.Bytes(bytes, exporter.MediaType, $"became-model-v{record.Version}.{exporter.Extension}");
     }
+}
+
+/// <summary>The agent's web application, once built (AgentHost.Build sets it; HttpApi maps onto it as the host starts).</summary>
+public sealed class AgentWebApplication
+{
+    /// <summary>The application, or null while it is being built.</summary>
+    public WebApplication? App { get; set; }
 }

@@ -44,7 +44,7 @@ public sealed class JobRunner(
             return;
         }
 
-        await RunJobLockedAsync(task, cancellationToken).ConfigureAwait(false);
+        await RunJobAsync(task, cancellationToken).ConfigureAwait(false);
     }
 
     private bool LearnedMeanwhile(TaskRecord task)
@@ -60,7 +60,7 @@ public sealed class JobRunner(
         }
     }
 
-    private async Task RunJobLockedAsync(TaskRecord task, CancellationToken cancellationToken)
+    private async Task RunJobAsync(TaskRecord task, CancellationToken cancellationToken)
     {
         status.SetState(AgentState.Training);
         var atStart = ProcessMemory.Snapshot();

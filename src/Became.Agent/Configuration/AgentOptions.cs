@@ -50,6 +50,9 @@ public sealed class AgentOptions
 
     public string Topic(string suffix) => Topics.Device(TopicRoot, DeviceId, suffix);
 
+    /// <summary>What a task payload must match here: the model's features and the Limits:* caps (intake and job alike).</summary>
+    public TaskPayloadLimits TaskLimits => new(Model.Features, Limits.MaxPayloadBytes, Limits.MaxSamplesPerTask);
+
     /// <summary>
     /// Where <paramref name="peer"/> replies to this device's requests: {TopicRoot}/{peer}/replies/{DeviceId}/ (then a
     /// nonce). Under the peer's root, so a fleet ACL lets only the peer publish there and only this device read it.

@@ -36,7 +36,7 @@ public sealed class TaskTrainer(AgentStore store, ITaskPayloadFormat format, Hel
         using var session = ModelFiles.Open(_options, version, store.Blobs, device);
         var learner = session.Learner;
         // Decoded here only: intake inspected it without building the inputs.
-        var decoded = format.Decode(store.Blobs.Get(task.PayloadBlob!), new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
+        var decoded = format.Decode(store.Blobs.Get(task.PayloadBlob!), _options.TaskLimits);
         var samples = Scaled(decoded);
         var (train, validation, test) = TaskSplit.Split(task.Id, samples, decoded.TestCount);
         double mean = _options.Model.NormalizationMean, std = _options.Model.NormalizationStd;

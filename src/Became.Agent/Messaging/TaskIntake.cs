@@ -126,7 +126,7 @@ public sealed class TaskIntake(AgentStore store, IAgentEvents events, JobSignal 
         TaskPayloadSummary summary;
         try
         {
-            summary = format.Inspect(payload, new TaskPayloadLimits(_options.Model.Features, _options.Limits.MaxPayloadBytes, _options.Limits.MaxSamplesPerTask));
+            summary = format.Inspect(payload, _options.TaskLimits);
             TaskPayloadRules.CheckSplit(summary);
         }
         catch (TaskRejectedException e)

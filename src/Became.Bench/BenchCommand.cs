@@ -106,9 +106,13 @@ public static class BenchCommand
         foreach (int seed in options.Seeds)
         {
             long loading = Stopwatch.GetTimestamp(); var loadingCpu = Environment.CpuUsage.TotalTime;
-            using var loaded = options.Stream == "split-fmnist"
-                ? TaskStreams.SplitFashionMnist(dataset, seed)
-                : TaskStreams.PermutedFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask);
+            using var read = options.Stream == "split-fmnist"
+                ? TaskStreams.SplitFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask)
+                : TaskStreams.PermutedFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask ?? BenchOptions.PermutedTrainPerTask);
+            using var padded = options.InputShape is [var c, var h, var w]
+                ? TaskStreams.AsImages(read, dataset.Height, dataset.Width, (int)c, (int)h, (int)w, (float)((0 - dataset.Mean) / dataset.Std))
+                : null;
+            var loaded = padded ?? read;
 
             // On a GPU the whole stream moves there once (tens of MB); on the CPU it stays as loaded.
             using var moved = device.IsCuda ? loaded.To(device.Device) : null;
@@ -119,7 +123,7 @@ public static class BenchCommand
             foreach (var method in options.Methods)
             {
                 // The streams' inputs are flat pixels; a family that takes images reads them as the dataset's one-channel images.
-                long[] shape = options.Model.Family.TakesImages ? [1, dataset.Height, dataset.Width] : stream.InputShape;
+                long[] shape = options.InputShape is { } given ? [.. given] : options.Model.Family.TakesImages ? [1, dataset.Height, dataset.Width] : stream.InputShape;
                 var result = ContinualExperiment.Run(tasks, options.LearnerFor(method), () => options.Model.Create(shape, device.Device), seed, display, cancellationToken);
                 display.Clear();
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -142,7 +146,7 @@ public static class BenchCommand
             options.Thresholds,
             options.MemorySamples,
             options.Threads,
-            options.Stream == "permuted-fmnist" ? options.TrainPerTask : null,
+            options.Stream == "permuted-fmnist" ? options.TrainPerTask ?? BenchOptions.PermutedTrainPerTask : options.TrainPerTask,
             options.DataDirectory,
             BenchProtocol.DescribeMachine(),
             $"libtorch {backend.LibTorchVersion} ({backend.Backend} build)",
@@ -152,7 +156,8 @@ public static class BenchCommand
             options.ThresholdIncrement,
             options.LayerSamples,
             options.Projection.WeighsDirections ? options.SgpScale : null,
-            device.ToString());
+            device.ToString(),
+            options.InputShape ?? (options.Model.Family.TakesImages ? [1, dataset.Height, dataset.Width] : null));
         var report = BenchReport.Create(protocol, results);
         var reference = options.ReferencePath is null ? null : LoadReference(options.ReferencePath, error);
         output.WriteLine();

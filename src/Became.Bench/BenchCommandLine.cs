@@ -20,7 +20,7 @@ internal sealed class BenchCommandLine
     private readonly Option<string> _fisherLabels = new Option<string>("--fisher-labels") { Description = "predicted labels (true, default) or the given ones (empirical)" }.AcceptOnlyFromAmong("true", "empirical");
     private readonly Option<int> _fisherBatch = new Option<int>("--fisher-batch") { Description = "batch of the batch Fisher (default: --batch-size)", HelpName = "N" }.AtLeast(1);
     private readonly Option<string> _projectionSite = new Option<string>("--projection-site") { Description = "project layer inputs in the forward pass (inputs, default: same gradients, less work) or gradients after backward (the reference's path)" }.AcceptOnlyFromAmong("inputs", "gradients");
-    private readonly Option<string> _model = new("--model") { Description = "network: the multi-head MLP (mlp, default) or the paper's AlexNet with width multiplier W (alexnet[:W], default 1; e.g. alexnet:0.25)", HelpName = "mlp|alexnet[:W]", DefaultValueFactory = _ => "mlp" };
+    private readonly Option<string> _model = new("--model") { Description = "network: the multi-head MLP (mlp, default), the paper's AlexNet, GPM's reduced ResNet-18 or Adam-NSCL's PreAct ResNet-18, each with width multiplier W (default 1; e.g. alexnet:0.25, resnet18:0.5)", HelpName = "mlp|alexnet[:W]|resnet18[:W]|preact-resnet18[:W]", DefaultValueFactory = _ => "mlp" };
     private readonly Option<string> _projection = new Option<string>("--projection") { Description = $"stage-1 base method: {string.Join("; ", ProjectionKind.All.Select(k => $"{k.Name} ({k.Description})"))} (default gpm)" }.AcceptOnlyFromAmong([.. ProjectionKind.All.Select(k => k.Name)]);
     private readonly Option<double> _sgpScale = new Option<double>("--sgp-scale") { Description = "SGP's scale s in lambda = (s+1)σ/(sσ + max σ) (default 10)", HelpName = "X" }.Positive();
     private readonly Option<string> _hidden = new("--hidden") { Description = "MLP hidden widths (default 100,100)", HelpName = "LIST" };
@@ -28,7 +28,8 @@ internal sealed class BenchCommandLine
     private readonly Option<double> _thresholdIncrement = new("--threshold-increment") { Description = "added to every threshold per task (default 0; alexnet 0.003)", HelpName = "X" };
     private readonly Option<int> _memorySamples = new Option<int>("--memory-samples") { Description = "samples per representation matrix (default 300)", HelpName = "N" }.AtLeast(1);
     private readonly Option<string> _layerSamples = new("--layer-samples") { Description = "samples per layer's representation matrix (alexnet default 24,100,100,125,125, the reference's)", HelpName = "LIST" };
-    private readonly Option<int> _trainPerTask = new Option<int>("--train-per-task") { Description = "permuted-fmnist: training images per task (default 10000)", HelpName = "N" }.AtLeast(1);
+    private readonly Option<int> _trainPerTask = new Option<int>("--train-per-task") { Description = "training images per task: permuted-fmnist's sample (default 10000), split-fmnist's cap (default all)", HelpName = "N" }.AtLeast(1);
+    private readonly Option<string> _inputShape = new("--input-shape") { Description = "image networks: the input shape C,H,W; Fashion-MNIST is zero-padded (centred) to H x W and copied to C channels (default 1,28,28; e.g. 3,32,32)", HelpName = "C,H,W" };
     private readonly Option<int> _tasks = new Option<int>("--tasks") { Description = "learn only the stream's first N tasks (default all)", HelpName = "N" }.AtLeast(1);
     private readonly Option<int> _threads = new Option<int>("--threads") { Description = "torch threads (default 2)", HelpName = "N" }.AtLeast(1);
     private readonly Option<string> _device = new("--device") { Description = "where tensors live: cpu (default, so figures compare with the reference's CPU runs), auto (a GPU when libtorch sees one), cuda or cuda:N", HelpName = "DEVICE" };
@@ -50,9 +51,26 @@ internal sealed class BenchCommandLine
         Command = new RootCommand("became bench — offline benchmark of the methods on split-fmnist or permuted-fmnist: accuracy table, JSON report and plot")
         {
             _stream, _methods, _seeds, _epochs, _batchSize, _lr, _fisher, _fisherLabels, _fisherBatch, _projectionSite, _model, _projection,
-            _sgpScale, _hidden, _thresholds, _thresholdIncrement, _memorySamples, _layerSamples, _trainPerTask, _tasks, _threads, _device,
+            _sgpScale, _hidden, _thresholds, _thresholdIncrement, _memorySamples, _layerSamples, _trainPerTask, _inputShape, _tasks, _threads, _device,
             _data, _json, _plot, _reference,
         };
+    }
+
+    // C,H,W of at least one channel and 28 x 28 (the images are padded, never cut), for a network that takes images.
+    private static long[] ReadInputShape(string text, ModelSpec spec)
+    {
+        var dims = BenchOptions.List("--input-shape", text, s => (long)BenchOptions.Int("--input-shape", s, 1));
+        if (!spec.Family.TakesImages)
+        {
+            throw new ArgumentException($"--input-shape is for image networks; {spec.Name} reads flat inputs.");
+        }
+
+        if (dims.Count != 3 || dims[1] < 28 || dims[2] < 28)
+        {
+            throw new ArgumentException($"--input-shape: '{text}' must be C,H,W with H and W at least 28 (Fashion-MNIST is padded to it), e.g. 3,32,32.");
+        }
+
+        return spec.Family.CheckInputShape(dims) is { } problem ? throw new ArgumentException($"--input-shape: {problem}") : [.. dims];
     }
 
     // Its own method: building the command touches nothing of Became.Core, whose first use loads libtorch.
@@ -100,6 +118,11 @@ internal sealed class BenchCommandLine
 
         training.Validate();
         var spec = ModelSpec.Parse(parsed.GetValue(_model)!, o.Hidden);
+        if (parsed.GetValue(_inputShape) is string inputShape)
+        {
+            o = o with { InputShape = ReadInputShape(inputShape, spec) };
+        }
+
         var defaults = spec.Family.MemoryDefaults;
 
         // The family's paper GPM settings unless given.

@@ -43,7 +43,16 @@ public sealed record BenchOptions
 
     public int MemorySamples { get; init; } = ReferenceProtocol.Mlp.MemorySamples;
 
-    public int TrainPerTask { get; init; } = 10000;
+    /// <summary>Training images per task: permuted-fmnist's sample (default <see cref="PermutedTrainPerTask"/>),
+    /// split-fmnist's cap (default: the whole pool).</summary>
+    public int? TrainPerTask { get; init; }
+
+    /// <summary>permuted-fmnist's training sample per task unless told.</summary>
+    public const int PermutedTrainPerTask = 10000;
+
+    /// <summary>The images' shape for an image network ([channels, height, width], Fashion-MNIST zero-padded and its
+    /// channel copied), or null for the dataset's own [1, 28, 28].</summary>
+    public IReadOnlyList<long>? InputShape { get; init; }
 
     /// <summary>Learn only the first this many tasks of the stream; null = all.</summary>
     public int? Tasks { get; init; }

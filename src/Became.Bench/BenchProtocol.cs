@@ -27,6 +27,7 @@ namespace Became.Bench;
 /// <param name="LayerSamples">Samples per layer's representation matrix, or null for <paramref name="SamplesForMemory"/> everywhere.</param>
 /// <param name="SgpScale">SGP's scale coefficient, or null with GPM.</param>
 /// <param name="Device">Where the tensors lived, e.g. "cpu" or "cuda:0".</param>
+/// <param name="InputShape">The image networks' input shape ([1, 28, 28] unless padded), or null for flat inputs.</param>
 public sealed record BenchProtocol(
     string Stream,
     IReadOnlyList<string> Methods,
@@ -50,7 +51,8 @@ public sealed record BenchProtocol(
     double ThresholdIncrement = 0,
     IReadOnlyList<int>? LayerSamples = null,
     double? SgpScale = null,
-    string Device = "cpu")
+    string Device = "cpu",
+    IReadOnlyList<long>? InputShape = null)
 {
     /// <summary>Processor count, OS and .NET version in one short line, e.g. "16 CPUs, Ubuntu 24.04 LTS (x64), .NET 10.0.0".</summary>
     public static string DescribeMachine() =>

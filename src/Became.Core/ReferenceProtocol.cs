@@ -60,4 +60,21 @@ public static class ReferenceProtocol
         /// patch, so fewer samples fill its matrix.</summary>
         public static IReadOnlyList<int> LayerSamples { get; } = [24, 100, 100, 125, 125];
     }
+
+    /// <summary>GPM's reduced ResNet-18 protocol (the authors' miniImageNet path, <c>main_cifar100.py --dataset
+    /// miniimagenet --method GPM</c>); also the defaults for GPM on the PreAct ResNet-18, which the papers do not run.</summary>
+    public static class ResNet18
+    {
+        /// <summary>One energy threshold for every convolution.</summary>
+        public static IReadOnlyList<double> Thresholds { get; } = [0.985];
+
+        /// <summary>Added to every threshold per task.</summary>
+        public const double ThresholdIncrement = 0.0003;
+
+        /// <summary>Samples per representation matrix of the 17 3x3 convolutions, [10]*8 + [50]*3 + [100]*6, with each
+        /// stage's 1x1 shortcut (after layer2.0.conv2, layer3.0.conv2, layer4.0.conv2) taking its block's first
+        /// convolution's count: 20 layers in the order of the network's parameters.</summary>
+        public static IReadOnlyList<int> LayerSamples { get; } =
+            [10, 10, 10, 10, 10, 10, 10, 10, 10, 50, 50, 50, 50, 100, 100, 100, 100, 100, 100, 100];
+    }
 }

@@ -10,9 +10,16 @@ public static class TaskStreams
     private const long PermutedSampleKey = 2;
     private const long PermutationKey = 3;
 
-    /// <summary>"split-fmnist": one task per pair of consecutive classes {0,1},{2,3},…, labels remapped to 0/1 (lower class 0).</summary>
-    public static TaskStream SplitFashionMnist(ImageClassificationDataset dataset, int seed, double validationFraction = 0.05)
+    /// <summary>"split-fmnist": one task per pair of consecutive classes {0,1},{2,3},…, labels remapped to 0/1 (lower
+    /// class 0). With <paramref name="trainPerTask"/>, each task keeps that many of its shuffled pool (validation taken
+    /// from them), else the whole pool.</summary>
+    public static TaskStream SplitFashionMnist(ImageClassificationDataset dataset, int seed, double validationFraction = 0.05, int? trainPerTask = null)
     {
+        if (trainPerTask is int cap)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cap);
+        }
+
         ArgumentNullException.ThrowIfNull(dataset);
         CheckFraction(validationFraction);
         if (dataset.Classes % 2 != 0)
@@ -22,7 +29,7 @@ public static class TaskStreams
 
         return Build("split-fmnist", dataset, dataset.Classes / 2, task =>
         {
-            var (train, validation) = SplitTaskIndices(dataset, seed, task, validationFraction);
+            var (train, validation) = SplitTaskIndices(dataset, seed, task, validationFraction, trainPerTask);
             var test = IndicesOfClasses(dataset.Test, 2 * task);
             var name = $"classes {2 * task}-{2 * task + 1}";
             return new ContinualTask(
@@ -65,6 +72,31 @@ public static class TaskStreams
         });
     }
 
+    /// <summary>The stream with every image zero-padded (pixel value 0, i.e. <paramref name="padValue"/> after
+    /// normalisation), centred, to <paramref name="height"/> x <paramref name="width"/> and copied to
+    /// <paramref name="channels"/> channels: inputs [N, channels*height*width] of shape [channels, height, width]. The
+    /// source's images are [imageHeight, imageWidth] one-channel (flat inputs); it is not disposed.</summary>
+    public static TaskStream AsImages(TaskStream source, int imageHeight, int imageWidth, int channels, int height, int width, float padValue)
+    {
+        if (height < imageHeight || width < imageWidth || channels < 1)
+        {
+            throw new ArgumentException($"Images of {imageHeight}x{imageWidth} can be padded to a larger shape only; got [{channels}, {height}, {width}].");
+        }
+
+        int top = (height - imageHeight) / 2, left = (width - imageWidth) / 2;
+        LabelledSet Convert(LabelledSet set)
+        {
+            using var scope = NewDisposeScope();
+            var images = set.Inputs.reshape(set.Count, 1, imageHeight, imageWidth);
+            var padded = nn.functional.pad(images, [left, width - imageWidth - left, top, height - imageHeight - top], value: padValue);
+            var inputs = padded.expand(set.Count, channels, height, width).reshape(set.Count, -1).contiguous();
+            return new LabelledSet(inputs.DetachFromDisposeScope(), set.Labels.clone().DetachFromDisposeScope());
+        }
+
+        var tasks = source.Tasks.Select(t => new ContinualTask(t.Index, t.Name, t.Classes, Convert(t.Train), Convert(t.Validation), Convert(t.Test))).ToList();
+        return new TaskStream(source.Name, tasks, [channels, height, width]);
+    }
+
     /// <summary>Pixel order of a permuted task: identity for task 0, otherwise drawn from the permutation seed alone (independent of the run seed).</summary>
     internal static int[] PixelPermutation(int pixels, int task, int permutationSeed)
     {
@@ -78,7 +110,7 @@ public static class TaskStreams
     }
 
     /// <summary>Training and validation source indices of split task <paramref name="task"/>, each ascending.</summary>
-    internal static (int[] Train, int[] Validation) SplitTaskIndices(ImageClassificationDataset dataset, int seed, int task, double validationFraction)
+    internal static (int[] Train, int[] Validation) SplitTaskIndices(ImageClassificationDataset dataset, int seed, int task, double validationFraction, int? trainPerTask = null)
     {
         var candidates = IndicesOfClasses(dataset.Train, 2 * task);
         if (candidates.Length == 0)
@@ -87,7 +119,8 @@ public static class TaskStreams
         }
 
         SplitMix64.For(SplitValidationKey, seed, task).Shuffle(candidates);
-        return Divide(candidates, ValidationCount(candidates.Length, validationFraction));
+        var chosen = trainPerTask is int cap && cap < candidates.Length ? candidates[..cap] : candidates;
+        return Divide(chosen, ValidationCount(chosen.Length, validationFraction));
     }
 
     /// <summary>Training and validation source indices of permuted task <paramref name="task"/>, each ascending.</summary>

@@ -54,6 +54,10 @@ public interface IContinualNetwork : IDisposable
     /// <summary>Every parameter in state-dict order: the body, then the heads.</summary>
     IReadOnlyList<NamedParameter> Parameters { get; }
 
+    /// <summary>The module's buffers in state-dict order (batch norm's running statistics where it keeps them; empty
+    /// otherwise): saved and loaded with the parameters, never trained, merged or weighed by the Fisher.</summary>
+    IReadOnlyList<NamedParameter> Buffers { get; }
+
     /// <summary>Parameters of the shared body (everything but the heads).</summary>
     IReadOnlyList<NamedParameter> SharedParameters { get; }
 

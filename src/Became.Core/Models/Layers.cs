@@ -54,15 +54,23 @@ public sealed class BiasFreeLinear : ExplicitModule, IProtectedLayer
     }
 }
 
-/// <summary>A bias-free valid convolution with a square kernel (<c>nn.Conv2d(bias=False)</c>); its parameter is
-/// named <c>weight</c>.</summary>
+/// <summary>A bias-free convolution with a square kernel, a stride and zero padding
+/// (<c>nn.Conv2d(bias=False, stride=s, padding=p)</c>); its parameter is named <c>weight</c>.</summary>
 public sealed class BiasFreeConv2d : ExplicitModule, IProtectedLayer
 {
-    /// <summary>Wraps <paramref name="weight"/> [out, in, k, k] (the tensor object becomes empty).</summary>
-    public BiasFreeConv2d(Tensor weight) : base(nameof(BiasFreeConv2d))
+    private readonly long[] _stride;
+    private readonly long[] _padding;
+
+    /// <summary>Wraps <paramref name="weight"/> [out, in, k, k] (the tensor object becomes empty); valid (unpadded),
+    /// stride 1 unless told otherwise.</summary>
+    public BiasFreeConv2d(Tensor weight, int stride = 1, int padding = 0) : base(nameof(BiasFreeConv2d))
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(padding);
         Weight = new Parameter(weight);
-        Kernel = new ConvKernel((int)Weight.shape[^1]);
+        Kernel = new ConvKernel((int)Weight.shape[^1], stride, padding);
+        _stride = [stride, stride];
+        _padding = [padding, padding];
         register_parameter("weight", Weight);
     }
 
@@ -70,11 +78,44 @@ public sealed class BiasFreeConv2d : ExplicitModule, IProtectedLayer
 
     public ConvKernel? Kernel { get; }
 
-    public override Tensor forward(Tensor input) => F.conv2d(input, Weight);
+    public override Tensor forward(Tensor input) => F.conv2d(input, Weight, strides: _stride, padding: _padding);
 
     public Tensor Apply(Tensor input, ForwardCapture? capture)
     {
-        var output = F.conv2d(input, Weight);
+        var output = forward(input);
+        capture?.Record(input, output);
+        return output;
+    }
+}
+
+/// <summary>A task's output head: a linear map with or without a bias (<c>nn.Linear(bias=…)</c>); its parameters
+/// are named <c>weight</c> and <c>bias</c>.</summary>
+public sealed class TaskHead : ExplicitModule
+{
+    /// <summary>Wraps <paramref name="weight"/> [classes, features] and, when given, <paramref name="bias"/> [classes]
+    /// (the tensor objects become empty).</summary>
+    public TaskHead(Tensor weight, Tensor? bias) : base(nameof(TaskHead))
+    {
+        Weight = new Parameter(weight);
+        register_parameter("weight", Weight);
+        if (bias is not null)
+        {
+            Bias = new Parameter(bias);
+            register_parameter("bias", Bias);
+        }
+    }
+
+    public Parameter Weight { get; }
+
+    /// <summary>The bias, or null for a bias-free head.</summary>
+    public Parameter? Bias { get; }
+
+    public override Tensor forward(Tensor input) => F.linear(input, Weight, Bias);
+
+    /// <summary>The logits; with a capture, records the head's input and logits.</summary>
+    public Tensor Apply(Tensor input, ForwardCapture? capture)
+    {
+        var output = forward(input);
         capture?.Record(input, output);
         return output;
     }
@@ -102,4 +143,51 @@ public sealed class BatchStatisticsNorm : ExplicitModule
 
     public override Tensor forward(Tensor input) =>
         F.batch_norm(input, null, null, Weight, Bias, training: true, momentum: 0.1, eps: Eps);
+}
+
+/// <summary>PyTorch's default batch norm (<c>BatchNorm2d(features)</c>): batch statistics in training mode, which also
+/// move the running ones (momentum 0.1), and the running statistics in evaluation mode, so a single input works.
+/// Its state: <c>weight</c>, <c>bias</c> and the buffers <c>running_mean</c>, <c>running_var</c>,
+/// <c>num_batches_tracked</c>, as PyTorch names them.</summary>
+public sealed class RunningStatisticsNorm : ExplicitModule
+{
+    /// <summary>The weight of a new batch's statistics in the running ones.</summary>
+    public const double Momentum = 0.1;
+
+    public RunningStatisticsNorm(int features, Device device) : base(nameof(RunningStatisticsNorm))
+    {
+        using var noGrad = no_grad();
+        Weight = new Parameter(ones(features, device: device).DetachFromDisposeScope());
+        Bias = new Parameter(zeros(features, device: device).DetachFromDisposeScope());
+        RunningMean = zeros(features, device: device).DetachFromDisposeScope();
+        RunningVar = ones(features, device: device).DetachFromDisposeScope();
+        BatchesTracked = zeros(1, dtype: ScalarType.Int64, device: device).squeeze().DetachFromDisposeScope();
+        register_parameter("weight", Weight);
+        register_parameter("bias", Bias);
+        register_buffer("running_mean", RunningMean);
+        register_buffer("running_var", RunningVar);
+        register_buffer("num_batches_tracked", BatchesTracked);
+    }
+
+    public Parameter Weight { get; }
+
+    public Parameter Bias { get; }
+
+    public Tensor RunningMean { get; }
+
+    public Tensor RunningVar { get; }
+
+    /// <summary>Batches seen in training mode (PyTorch keeps it; with a fixed momentum nothing reads it).</summary>
+    public Tensor BatchesTracked { get; }
+
+    public override Tensor forward(Tensor input)
+    {
+        if (training)
+        {
+            using var noGrad = no_grad();
+            BatchesTracked.add_(1);
+        }
+
+        return F.batch_norm(input, RunningMean, RunningVar, Weight, Bias, training, Momentum, BatchStatisticsNorm.Eps);
+    }
 }

@@ -15,19 +15,25 @@ public abstract class MultiHeadNetwork : ExplicitModule, IContinualNetwork
     /// <summary>The heads' module name, the prefix of their state-dict names.</summary>
     public const string HeadsName = "heads";
 
-    private readonly ModuleList<BiasFreeLinear> _heads = new();
+    private readonly ModuleList<TaskHead> _heads = new();
     private readonly List<int> _headClasses = [];
     private readonly Generator? _generator;
     private IReadOnlyList<NamedParameter>? _namedParameters;
+    private IReadOnlyList<NamedParameter>? _buffers;
     private IReadOnlyList<NamedParameter>? _shared;
     private IReadOnlyList<SharedLayer>? _layers;
 
-    /// <summary>Loads libtorch (with a clear error when it is missing) before the module's native half exists.</summary>
-    protected MultiHeadNetwork(string name, Device? device, long? seed) : base(Initialized(name))
+    /// <summary>Loads libtorch (with a clear error when it is missing) before the module's native half exists. With
+    /// <paramref name="headBias"/> every head is <c>nn.Linear(bias=True)</c>, else bias-free.</summary>
+    protected MultiHeadNetwork(string name, Device? device, long? seed, bool headBias = false) : base(Initialized(name))
     {
         Device = device ?? CPU;
+        HeadBias = headBias;
         _generator = seed is long value ? new Generator(unchecked((ulong)value)) : null;
     }
+
+    /// <summary>Whether the heads carry a bias (<c>heads.{t}.bias</c>).</summary>
+    public bool HeadBias { get; }
 
     public Device Device { get; }
 
@@ -59,6 +65,9 @@ public abstract class MultiHeadNetwork : ExplicitModule, IContinualNetwork
     public IReadOnlyList<NamedParameter> Parameters =>
         _namedParameters ??= named_parameters().Select(p => new NamedParameter(p.name, p.parameter)).ToArray();
 
+    public IReadOnlyList<NamedParameter> Buffers =>
+        _buffers ??= named_buffers().Select(b => new NamedParameter(b.name, b.buffer)).ToArray();
+
     public IReadOnlyList<NamedParameter> SharedParameters =>
         _shared ??= Parameters.Where(p => !p.Name.StartsWith(HeadsName + ".", StringComparison.Ordinal)).ToArray();
 
@@ -73,7 +82,8 @@ public abstract class MultiHeadNetwork : ExplicitModule, IContinualNetwork
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
         int index = _heads.Count;
-        var head = new BiasFreeLinear(NewWeight([classes, FeatureWidth], FeatureWidth));
+        var weight = NewWeight([classes, FeatureWidth], FeatureWidth);
+        var head = new TaskHead(weight, HeadBias ? NewWeight([classes], FeatureWidth) : null);
         head.train(training);
         _heads.Add(head);
 
@@ -151,7 +161,8 @@ public abstract class MultiHeadNetwork : ExplicitModule, IContinualNetwork
         return input * mask.div_(keep);
     }
 
-    /// <summary>The weight of one head (no range check: for hot paths that checked it already).</summary>
+    /// <summary>The weight of one head (no range check: for hot paths that checked it already; the MLP's heads are
+    /// bias-free).</summary>
     protected Parameter HeadWeight(int head) => _heads[head].Weight;
 
     protected void CheckHead(int head)

@@ -66,3 +66,41 @@ public sealed record AlexNetArchitecture(
     [JsonPropertyOrder(4)]
     public IReadOnlyList<int> Heads { get; init; } = Heads;
 }
+
+/// <summary>A ResNet-18 (<c>resnet18</c>: GPM's reduced one; <c>preact-resnet18</c>: Adam-NSCL's pre-activation one):
+/// conv1, four stages of residual blocks and one linear head per task.</summary>
+/// <param name="Kind">Which of the two.</param>
+/// <param name="InputShape">The input shape the network was built for: [channels, height, width] or [height, width].</param>
+/// <param name="WidthMultiplier">Scale of every width (1 = the paper's).</param>
+/// <param name="Widths">Channels of the four stages (conv1 has the first's).</param>
+/// <param name="Blocks">Residual blocks per stage.</param>
+/// <param name="FirstStride">conv1's stride.</param>
+/// <param name="BatchNorm">How batch norm normalises, with its eps.</param>
+/// <param name="HeadBias">Whether the heads have a bias.</param>
+/// <param name="Heads">Class count of each head.</param>
+public sealed record ResidualArchitecture(
+    [property: JsonPropertyOrder(-1)] string Kind,
+    IReadOnlyList<long> InputShape,
+    double WidthMultiplier,
+    IReadOnlyList<int> Widths,
+    IReadOnlyList<int> Blocks,
+    int FirstStride,
+    string BatchNorm,
+    bool HeadBias,
+    IReadOnlyList<int> Heads) : NetworkArchitecture
+{
+    [JsonPropertyOrder(1)]
+    public string Activation => "relu";
+
+    [JsonPropertyOrder(2)]
+    public bool Bias => false;
+
+    [JsonPropertyOrder(3)]
+    public string BatchNorm { get; init; } = BatchNorm;
+
+    [JsonPropertyOrder(4)]
+    public bool HeadBias { get; init; } = HeadBias;
+
+    [JsonPropertyOrder(5)]
+    public IReadOnlyList<int> Heads { get; init; } = Heads;
+}

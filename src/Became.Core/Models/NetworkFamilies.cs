@@ -12,8 +12,14 @@ public static class NetworkFamilies
     /// <summary>The paper's AlexNet (<see cref="Models.AlexNet"/>).</summary>
     public static INetworkFamily AlexNet { get; } = new AlexNetFamily();
 
+    /// <summary>GPM's reduced ResNet-18 (<see cref="Models.ResNet18"/>).</summary>
+    public static INetworkFamily ResNet18 { get; } = new ResNet18Family();
+
+    /// <summary>Adam-NSCL's PreAct ResNet-18 (<see cref="Models.PreActResNet18"/>).</summary>
+    public static INetworkFamily PreActResNet18 { get; } = new PreActResNet18Family();
+
     /// <summary>Every family, in the order messages list them.</summary>
-    public static IReadOnlyList<INetworkFamily> All { get; } = [Mlp, AlexNet];
+    public static IReadOnlyList<INetworkFamily> All { get; } = [Mlp, AlexNet, ResNet18, PreActResNet18];
 
     /// <summary>The syntax of every family for messages: <c>mlp or alexnet[:width]</c>.</summary>
     public static string Syntaxes => string.Join(" or ", All.Select(f => f.Syntax));
@@ -59,15 +65,16 @@ public static class NetworkFamilies
             new MultiHeadMlp(checked((int)inputShape.Aggregate(1L, (a, b) => a * b)), spec.HiddenSizes, device, seed) { InputShape = inputShape };
     }
 
-    private sealed class AlexNetFamily : INetworkFamily
+    /// <summary>An image network with an optional width multiplier (<c>name[:W]</c>).</summary>
+    private abstract class ScalableFamily : INetworkFamily
     {
-        public string Name => "alexnet";
+        public abstract string Name { get; }
 
-        public string Syntax => "alexnet[:width]";
+        public string Syntax => Name + "[:width]";
 
         public NetworkCapabilities Capabilities => NetworkCapabilities.None;
 
-        public MemoryDefaults MemoryDefaults { get; } = new(ReferenceProtocol.AlexNet.Thresholds, ReferenceProtocol.AlexNet.ThresholdIncrement, ReferenceProtocol.AlexNet.LayerSamples);
+        public abstract MemoryDefaults MemoryDefaults { get; }
 
         public bool TakesImages => true;
 
@@ -76,7 +83,7 @@ public static class NetworkFamilies
             double width = 1.0;
             if (argument is not null && !(double.TryParse(argument, NumberStyles.Float, CultureInfo.InvariantCulture, out width) && width > 0 && double.IsFinite(width)))
             {
-                throw new ArgumentException($"'{text}': the AlexNet width multiplier must be a positive number, e.g. alexnet:0.25.");
+                throw new ArgumentException($"'{text}': the {Name} width multiplier must be a positive number, e.g. {Name}:0.5.");
             }
 
             return new ModelSpec(this, hiddenSizes, width);
@@ -84,17 +91,54 @@ public static class NetworkFamilies
 
         public string NameOf(ModelSpec spec) => spec.Width == 1.0 ? Name : Name + ":" + spec.Width.ToString("R", CultureInfo.InvariantCulture);
 
-        public int SharedLayerCount(ModelSpec spec) => ReferenceProtocol.AlexNet.LayerSamples.Count;
+        public int SharedLayerCount(ModelSpec spec) => MemoryDefaults.LayerSamples!.Count;
 
-        public string? CheckInputShape(IReadOnlyList<long> inputShape) => CheckPositive(inputShape)
-            ?? (inputShape.Count is 2 or 3 && inputShape[^2] <= int.MaxValue && inputShape[^1] <= int.MaxValue && Models.AlexNet.Fits((int)inputShape[^2], (int)inputShape[^1])
+        public string? CheckInputShape(IReadOnlyList<long> inputShape) => CheckPositive(inputShape) ?? CheckImageShape(inputShape);
+
+        public abstract IContinualNetwork Create(ModelSpec spec, IReadOnlyList<long> inputShape, Device? device, long? seed);
+
+        protected abstract string? CheckImageShape(IReadOnlyList<long> inputShape);
+    }
+
+    private sealed class AlexNetFamily : ScalableFamily
+    {
+        public override string Name => "alexnet";
+
+        public override MemoryDefaults MemoryDefaults { get; } = new(ReferenceProtocol.AlexNet.Thresholds, ReferenceProtocol.AlexNet.ThresholdIncrement, ReferenceProtocol.AlexNet.LayerSamples);
+
+        protected override string? CheckImageShape(IReadOnlyList<long> inputShape) =>
+            inputShape.Count is 2 or 3 && inputShape[^2] <= int.MaxValue && inputShape[^1] <= int.MaxValue && Models.AlexNet.Fits((int)inputShape[^2], (int)inputShape[^1])
                 ? null
-                : $"AlexNet needs an image input shape [channels, height, width] or [height, width], at least 19 x 19 (e.g. [1, 28, 28]); got {Shape(inputShape)}.");
+                : $"AlexNet needs an image input shape [channels, height, width] or [height, width], at least 19 x 19 (e.g. [1, 28, 28]); got {Shape(inputShape)}.";
 
-        public IContinualNetwork Create(ModelSpec spec, IReadOnlyList<long> inputShape, Device? device, long? seed) => inputShape.Count switch
+        public override IContinualNetwork Create(ModelSpec spec, IReadOnlyList<long> inputShape, Device? device, long? seed) => inputShape.Count switch
         {
             3 => new AlexNet((int)inputShape[0], (int)inputShape[1], (int)inputShape[2], spec.Width, device, seed) { InputShape = inputShape },
             _ => new AlexNet(1, (int)inputShape[0], (int)inputShape[1], spec.Width, device, seed) { InputShape = inputShape },
         };
+    }
+
+    private sealed class ResNet18Family : ScalableFamily
+    {
+        public override string Name => "resnet18";
+
+        public override MemoryDefaults MemoryDefaults { get; } = new(ReferenceProtocol.ResNet18.Thresholds, ReferenceProtocol.ResNet18.ThresholdIncrement, ReferenceProtocol.ResNet18.LayerSamples);
+
+        protected override string? CheckImageShape(IReadOnlyList<long> inputShape) => Models.ResNet18.CheckShape(inputShape);
+
+        public override IContinualNetwork Create(ModelSpec spec, IReadOnlyList<long> inputShape, Device? device, long? seed) =>
+            new ResNet18(inputShape, spec.Width, device, seed);
+    }
+
+    private sealed class PreActResNet18Family : ScalableFamily
+    {
+        public override string Name => "preact-resnet18";
+
+        public override MemoryDefaults MemoryDefaults { get; } = new(ReferenceProtocol.ResNet18.Thresholds, ReferenceProtocol.ResNet18.ThresholdIncrement, ReferenceProtocol.ResNet18.LayerSamples);
+
+        protected override string? CheckImageShape(IReadOnlyList<long> inputShape) => Models.PreActResNet18.CheckShape(inputShape);
+
+        public override IContinualNetwork Create(ModelSpec spec, IReadOnlyList<long> inputShape, Device? device, long? seed) =>
+            new PreActResNet18(inputShape, spec.Width, device, seed);
     }
 }

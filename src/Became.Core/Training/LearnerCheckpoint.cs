@@ -5,7 +5,7 @@ namespace Became.Core.Training;
 
 /// <summary>
 /// Everything a learner needs to continue after a restart, as named tensors: the network's parameters
-/// (<c>model.*</c>, PyTorch names), each layer's memory basis (<c>memory.{l}</c>) and, with SGP, its importances
+/// and buffers (<c>model.*</c>, PyTorch names), each layer's memory basis (<c>memory.{l}</c>) and, with SGP, its importances
 /// (<c>importance.{l}</c>), and the accumulated Fisher (<c>fisher.*</c>). Head class counts travel beside it (they shape the network).
 /// </summary>
 public static class LearnerCheckpoint
@@ -20,7 +20,7 @@ public static class LearnerCheckpoint
     {
         using var noGrad = no_grad();
         var state = new Dictionary<string, Tensor>();
-        foreach (var p in learner.Network.Parameters)
+        foreach (var p in learner.Network.Parameters.Concat(learner.Network.Buffers))
         {
             state[ModelPrefix + p.Name] = Copy(p.Tensor);
         }
@@ -102,7 +102,7 @@ public static class LearnerCheckpoint
 
         using (no_grad())
         {
-            foreach (var p in network.Parameters)
+            foreach (var p in network.Parameters.Concat(network.Buffers))
             {
                 var value = find(p.Name) ?? throw new InvalidDataException($"The checkpoint lacks {prefix}{p.Name}.");
                 if (!value.shape.SequenceEqual(p.Tensor.shape))

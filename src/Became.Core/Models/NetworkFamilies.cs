@@ -72,6 +72,12 @@ public static class NetworkFamilies
 
         public string Syntax => Name + "[:width]";
 
+        /// <summary>The network's name in messages, e.g. AlexNet.</summary>
+        protected abstract string DisplayName { get; }
+
+        /// <summary>A width for the messages' example.</summary>
+        protected virtual string ExampleWidth => "0.5";
+
         public NetworkCapabilities Capabilities => NetworkCapabilities.None;
 
         public abstract MemoryDefaults MemoryDefaults { get; }
@@ -83,7 +89,7 @@ public static class NetworkFamilies
             double width = 1.0;
             if (argument is not null && !(double.TryParse(argument, NumberStyles.Float, CultureInfo.InvariantCulture, out width) && width > 0 && double.IsFinite(width)))
             {
-                throw new ArgumentException($"'{text}': the {Name} width multiplier must be a positive number, e.g. {Name}:0.5.");
+                throw new ArgumentException($"'{text}': the {DisplayName} width multiplier must be a positive number, e.g. {Name}:{ExampleWidth}.");
             }
 
             return new ModelSpec(this, hiddenSizes, width);
@@ -104,6 +110,10 @@ public static class NetworkFamilies
     {
         public override string Name => "alexnet";
 
+        protected override string DisplayName => "AlexNet";
+
+        protected override string ExampleWidth => "0.25";
+
         public override MemoryDefaults MemoryDefaults { get; } = new(ReferenceProtocol.AlexNet.Thresholds, ReferenceProtocol.AlexNet.ThresholdIncrement, ReferenceProtocol.AlexNet.LayerSamples);
 
         protected override string? CheckImageShape(IReadOnlyList<long> inputShape) =>
@@ -122,6 +132,8 @@ public static class NetworkFamilies
     {
         public override string Name => "resnet18";
 
+        protected override string DisplayName => "ResNet-18";
+
         public override MemoryDefaults MemoryDefaults { get; } = new(ReferenceProtocol.ResNet18.Thresholds, ReferenceProtocol.ResNet18.ThresholdIncrement, ReferenceProtocol.ResNet18.LayerSamples);
 
         protected override string? CheckImageShape(IReadOnlyList<long> inputShape) => Models.ResNet18.CheckShape(inputShape);
@@ -133,6 +145,8 @@ public static class NetworkFamilies
     private sealed class PreActResNet18Family : ScalableFamily
     {
         public override string Name => "preact-resnet18";
+
+        protected override string DisplayName => "PreAct ResNet-18";
 
         public override MemoryDefaults MemoryDefaults { get; } = new(ReferenceProtocol.ResNet18.Thresholds, ReferenceProtocol.ResNet18.ThresholdIncrement, ReferenceProtocol.ResNet18.LayerSamples);
 

@@ -113,8 +113,16 @@ public sealed class ModelOptions
     /// multiplier W; AlexNet needs an image <see cref="InputShape"/>, [channels, height, width] or [height, width].</summary>
     public string Architecture { get; set; } = "mlp";
 
+    /// <summary>A safetensors state dict (PyTorch names) the body of the device's first network starts from; none =
+    /// the family's own initialisation. Checked at start-up against the architecture and input shape; heads in it are
+    /// ignored, and once the device has a version its learned body continues instead.</summary>
+    public string? InitialWeights { get; set; }
+
     /// <summary>The network to build; throws <see cref="ArgumentException"/> for an unknown architecture.</summary>
     public ModelSpec Spec => ModelSpec.Parse(Architecture, HiddenSizes);
+
+    /// <summary>The configured network in messages, e.g. <c>resnet18:0.5 for input [1, 28, 28]</c>.</summary>
+    public string NetworkDescription => $"{Spec.Name}{(Spec.Family == NetworkFamilies.Mlp ? $" [{string.Join(", ", HiddenSizes)}]" : "")} for input [{string.Join(", ", InputShape)}]";
 
     /// <summary>The configured family, or null when <see cref="Architecture"/> does not read (the validator says so).</summary>
     public INetworkFamily? Family => TrySpec()?.Family;

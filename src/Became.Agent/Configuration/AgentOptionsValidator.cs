@@ -76,6 +76,13 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
 
         Check(options.HttpToken is null || options.HttpToken.Length >= 16, "HttpToken must be at least 16 characters.");
         Check(options.ShutdownSeconds is >= 1 and <= 600, "ShutdownSeconds must be between 1 and 600.");
+
+        // Last, and only when every other setting holds: it builds the configured network once to check the file.
+        if (errors.Count == 0 && !string.IsNullOrWhiteSpace(options.Model.InitialWeights) && InitialWeightsProblem(options.Model) is { } weightsProblem)
+        {
+            errors.Add(weightsProblem);
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
@@ -85,6 +92,23 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         string checkable = url.Replace("://*", "://localhost", StringComparison.Ordinal).Replace("://+", "://localhost", StringComparison.Ordinal);
         return Uri.TryCreate(checkable, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
             && uri.Host.Length > 0 && uri.AbsolutePath == "/";
+    }
+
+    // The file read and checked against the configured network, built once on the CPU for it.
+    private static string? InitialWeightsProblem(ModelOptions model)
+    {
+        try
+        {
+            var weights = InitialWeights.Read(model.InitialWeights!);
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            using var network = model.CreateNetwork(TorchSharp.torch.CPU, 0);
+            weights.Check(network, model.NetworkDescription);
+            return null;
+        }
+        catch (InitialWeightsException e)
+        {
+            return $"Model:InitialWeights: {e.Message}";
+        }
     }
 
     // Core's own check of the memory settings (GpmOptions.Validate), its message under the setting it concerns.

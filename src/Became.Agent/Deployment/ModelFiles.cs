@@ -91,8 +91,10 @@ public static class ModelFiles
         }
     }
 
-    /// <summary>The model file of a learner's network and the state file of its memory and Fisher.</summary>
-    public static (byte[] Model, byte[] State) Write(ContinualLearner learner, AgentOptions options, int version, int parent, IReadOnlyList<string> taskIds)
+    /// <summary>The model file of a learner's network and the state file of its memory and Fisher; with
+    /// <paramref name="initialWeights"/> (the file the body started from: name and sha256, for the first version of a
+    /// device set up with <c>Model:InitialWeights</c>) its metadata records them.</summary>
+    public static (byte[] Model, byte[] State) Write(ContinualLearner learner, AgentOptions options, int version, int parent, IReadOnlyList<string> taskIds, (string File, string Sha256)? initialWeights = null)
     {
         var exported = LearnerCheckpoint.Export(learner);
         try
@@ -101,7 +103,7 @@ public static class ModelFiles
                 .Select(kv => SafeTensorsFile.FromTensor(kv.Key[LearnerCheckpoint.ModelPrefix.Length..], kv.Value));
             var state = exported.Where(kv => !kv.Key.StartsWith(LearnerCheckpoint.ModelPrefix, StringComparison.Ordinal))
                 .Select(kv => SafeTensorsFile.FromTensor(kv.Key, kv.Value));
-            var metadata = Metadata(version, parent, learner.Network.Architecture.ToJson(), taskIds, Normalization(options), adoptedFrom: null);
+            var metadata = Metadata(version, parent, learner.Network.Architecture.ToJson(), taskIds, Normalization(options), adoptedFrom: null, initialWeights);
             return (SafeTensorsFile.Write(model.ToList(), metadata), SafeTensorsFile.Write(state.ToList(), StateMetadata));
         }
         finally
@@ -117,8 +119,9 @@ public static class ModelFiles
     public static Dictionary<string, string> StateMetadata => new() { ["format"] = StateFormat };
 
     /// <summary>A model file's metadata (the one copy a job's and an adoption's files share): this device's version
-    /// number and parent, the architecture, the tasks of the heads in order, the normalisation, where it was adopted from.</summary>
-    public static Dictionary<string, string> Metadata(int version, int parent, string architecture, IEnumerable<string> taskIds, string normalization, (string Device, int Version)? adoptedFrom)
+    /// number and parent, the architecture, the tasks of the heads in order, the normalisation, where it was adopted from,
+    /// the initial weights its body started from (<c>initialWeights</c>: file name and sha256).</summary>
+    public static Dictionary<string, string> Metadata(int version, int parent, string architecture, IEnumerable<string> taskIds, string normalization, (string Device, int Version)? adoptedFrom, (string File, string Sha256)? initialWeights = null)
     {
         var metadata = new Dictionary<string, string>
         {
@@ -132,6 +135,11 @@ public static class ModelFiles
         if (adoptedFrom is var (device, number))
         {
             metadata["adoptedFrom"] = JsonSerializer.Serialize(new { device, version = number });
+        }
+
+        if (initialWeights is var (file, sha256))
+        {
+            metadata["initialWeights"] = JsonSerializer.Serialize(new { file, sha256 });
         }
 
         metadata["createdAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture);

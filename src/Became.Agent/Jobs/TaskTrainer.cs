@@ -8,6 +8,7 @@ using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Training;
 using Became.Protocol;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Became.Agent.Jobs;
@@ -22,9 +23,10 @@ public sealed record TrainedVersion(CommittedTask Files, IContinualNetwork Netwo
 /// Learns one task on the job's own thread: rebuilds the learner from the deployed version, learns the task (two stages
 /// and the merge), measures every head on its held-out test set and writes the new version's files (not yet committed).
 /// </summary>
-public sealed class TaskTrainer(AgentStore store, ITaskPayloadFormat format, HeldOutEvaluation heldOut, IOptions<AgentOptions> options, ComputeDevice device, AgentMetrics metrics)
+public sealed class TaskTrainer(AgentStore store, ITaskPayloadFormat format, HeldOutEvaluation heldOut, IOptions<AgentOptions> options, ComputeDevice device, AgentMetrics metrics, ILogger<TaskTrainer> logger)
 {
     private readonly AgentOptions _options = options.Value;
+    private bool _toldInitialWeightsIgnored;
 
     /// <summary>Trains <paramref name="task"/> on top of the deployed version into version <paramref name="number"/>;
     /// <paramref name="progress"/> hears each epoch with its samples/s.</summary>
@@ -35,6 +37,7 @@ public sealed class TaskTrainer(AgentStore store, ITaskPayloadFormat format, Hel
         var version = store.Deployed();
         using var session = ModelFiles.Open(_options, version, store.Blobs, device);
         var learner = session.Learner;
+        var initialWeights = StartBody(session.Network, version, task.Id);
         // Decoded here only: intake inspected it without building the inputs.
         var decoded = format.Decode(store.Blobs.Get(task.PayloadBlob!), _options.TaskLimits);
         var samples = Scaled(decoded);
@@ -67,10 +70,40 @@ public sealed class TaskTrainer(AgentStore store, ITaskPayloadFormat format, Hel
             .Append(new HeldOutSet(task.Id, outcome.Head, Samples: test));
         var accuracy = heldOut.Measure(session.Network, sets);
         var taskIds = earlier.Append(task.Id).ToList();
-        var (model, state) = ModelFiles.Write(learner, _options, number, version?.Version ?? 0, taskIds);
+        var (model, state) = ModelFiles.Write(learner, _options, number, version?.Version ?? 0, taskIds, initialWeights);
         var files = new CommittedTask(task, number, outcome.Head, model, state, ModelFiles.WriteTestSet(test), session.Network.HeadClasses.ToArray(),
             outcome.MergeCoefficient, outcome.MemoryRanks, accuracy, outcome.Seconds);
         return new TrainedVersion(files, session.ReleaseNetwork());
+    }
+
+    /// <summary>The device's first network (no version yet) starts its body from <c>Model:InitialWeights</c>, when set:
+    /// read and checked again here (the file may have changed since start-up), its heads ignored. Returns what the model
+    /// file's metadata records, or null when the body is the family's own or a version's learned one.</summary>
+    private (string File, string Sha256)? StartBody(IContinualNetwork network, ModelVersionRecord? version, string taskId)
+    {
+        if (string.IsNullOrWhiteSpace(_options.Model.InitialWeights))
+        {
+            return null;
+        }
+
+        string path = _options.Model.InitialWeights;
+        if (version is not null)
+        {
+            if (!_toldInitialWeightsIgnored)
+            {
+                _toldInitialWeightsIgnored = true;
+                logger.LogInformation("Model:InitialWeights {Path} is ignored: the device has version {Version}, whose learned body continues", path, version.Version);
+            }
+
+            return null;
+        }
+
+        var weights = InitialWeights.Read(path);
+        var load = weights.LoadInto(network, _options.Model.NetworkDescription);
+        logger.LogInformation(
+            "Task {TaskId}: the body starts from the initial weights {Path} (sha256 {Sha256}, {Tensors} tensors); {Heads} head tensors in the file ignored, the heads are new",
+            taskId, path, weights.Sha256, load.BodyTensors, load.IgnoredHeadTensors);
+        return (Path.GetFileName(path), weights.Sha256);
     }
 
     private static ScaledSamples Scaled(DecodedTask decoded)

@@ -9,6 +9,7 @@ using Became.Core.Models;
 using Became.Core.Native;
 using Became.Core.Projection;
 using Became.Core.Training;
+using static TorchSharp.torch;
 
 namespace Became.Bench;
 
@@ -100,6 +101,27 @@ public static class BenchCommand
             return 3;
         }
 
+        // The streams' inputs are flat pixels; a family that takes images reads them as the dataset's one-channel images.
+        long[] shape = options.InputShape is { } given ? [.. given] : options.Model.Family.TakesImages ? [1, dataset.Height, dataset.Width] : [dataset.PixelsPerImage];
+        InitialWeights? initialWeights = null;
+        if (options.InitialWeightsPath is { } weightsPath)
+        {
+            // Checked once, before any training, against the network every run builds.
+            try
+            {
+                initialWeights = InitialWeights.Read(weightsPath);
+                using var probe = options.Model.Create(shape, CPU);
+                initialWeights.Check(probe, options.Model.Name);
+            }
+            catch (InitialWeightsException e)
+            {
+                error.WriteLine($"became bench: {e.Message}");
+                return 2;
+            }
+
+            error.WriteLine($"initial weights {weightsPath} (sha256 {initialWeights.Sha256}): every run's body starts from it; {initialWeights.HeadTensors} head tensors in it ignored, the heads are new");
+        }
+
         var started = DateTimeOffset.UtcNow;
         var results = new List<ContinualRunResult>();
         var display = new ProgressLine(error);
@@ -122,9 +144,7 @@ public static class BenchCommand
             var tasks = options.Tasks is int n && n < stream.Tasks.Count ? new TaskStream(stream.Name, stream.Tasks.Take(n).ToList(), stream.InputShape) : stream;
             foreach (var method in options.Methods)
             {
-                // The streams' inputs are flat pixels; a family that takes images reads them as the dataset's one-channel images.
-                long[] shape = options.InputShape is { } given ? [.. given] : options.Model.Family.TakesImages ? [1, dataset.Height, dataset.Width] : stream.InputShape;
-                var result = ContinualExperiment.Run(tasks, options.LearnerFor(method), () => options.Model.Create(shape, device.Device), seed, display, cancellationToken);
+                var result = ContinualExperiment.Run(tasks, options.LearnerFor(method), () => CreateNetwork(options.Model, shape, device, initialWeights), seed, display, cancellationToken);
                 display.Clear();
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{method.Name,-8} {options.Model.Name} {options.Projection.Name} seed {seed}: ACC {result.Acc:F2}  BWT {result.Bwt:F2}  {result.Seconds:F1} s  merges [{string.Join(", ", result.MergeCoefficients.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))}]  ranks [{string.Join(" ", result.MemoryRanks.Select(r => string.Join("/", r)))}]"));
@@ -157,7 +177,8 @@ public static class BenchCommand
             options.LayerSamples,
             options.Projection.WeighsDirections ? options.SgpScale : null,
             device.ToString(),
-            options.InputShape ?? (options.Model.Family.TakesImages ? [1, dataset.Height, dataset.Width] : null));
+            options.InputShape ?? (options.Model.Family.TakesImages ? [1, dataset.Height, dataset.Width] : null),
+            initialWeights is null ? null : new BenchInitialWeights(Path.GetFileName(options.InitialWeightsPath!), initialWeights.Sha256));
         var report = BenchReport.Create(protocol, results);
         var reference = options.ReferencePath is null ? null : LoadReference(options.ReferencePath, error);
         output.WriteLine();
@@ -175,6 +196,23 @@ public static class BenchCommand
         }
 
         return 0;
+    }
+
+    /// <summary>A run's network: the family's initialisation (after the run's seed), then the body from the initial
+    /// weights when given (checked before the first run, so a failure here is a file changed meanwhile).</summary>
+    private static IContinualNetwork CreateNetwork(ModelSpec model, long[] shape, ComputeDevice device, InitialWeights? initialWeights)
+    {
+        var network = model.Create(shape, device.Device);
+        try
+        {
+            initialWeights?.LoadInto(network, model.Name);
+            return network;
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
     }
 
     private static Dictionary<string, BenchReference>? LoadReference(string path, TextWriter error)

@@ -37,6 +37,7 @@ internal sealed class BenchCommandLine
     private readonly Option<string> _json = new("--json") { Description = "write the report as JSON", HelpName = "FILE" };
     private readonly Option<string> _plot = new("--plot") { Description = "draw accuracy per task and merge coefficients as PNG", HelpName = "FILE" };
     private readonly Option<string> _reference = new("--reference") { Description = "a reference report (JSON of the same shape) to print beside ours", HelpName = "FILE" };
+    private readonly Option<string> _initialWeights = new("--initial-weights") { Description = "a safetensors state dict (PyTorch names) every run's network starts its body from; checked against --model and --input-shape before any training, its heads.* ignored", HelpName = "FILE" };
 
     public BenchCommandLine()
     {
@@ -52,7 +53,7 @@ internal sealed class BenchCommandLine
         {
             _stream, _methods, _seeds, _epochs, _batchSize, _lr, _fisher, _fisherLabels, _fisherBatch, _projectionSite, _model, _projection,
             _sgpScale, _hidden, _thresholds, _thresholdIncrement, _memorySamples, _layerSamples, _trainPerTask, _inputShape, _tasks, _threads, _device,
-            _data, _json, _plot, _reference,
+            _data, _json, _plot, _reference, _initialWeights,
         };
     }
 
@@ -114,7 +115,7 @@ internal sealed class BenchCommandLine
         if (Given(_threads)) o = o with { Threads = parsed.GetValue(_threads) };
         if (parsed.GetValue(_device) is string device) o = o with { Device = device };
         if (parsed.GetValue(_data) is string data) o = o with { DataDirectory = data };
-        o = o with { JsonPath = parsed.GetValue(_json), PlotPath = parsed.GetValue(_plot), ReferencePath = parsed.GetValue(_reference) };
+        o = o with { JsonPath = parsed.GetValue(_json), PlotPath = parsed.GetValue(_plot), ReferencePath = parsed.GetValue(_reference), InitialWeightsPath = parsed.GetValue(_initialWeights) };
 
         training.Validate();
         var spec = ModelSpec.Parse(parsed.GetValue(_model)!, o.Hidden);

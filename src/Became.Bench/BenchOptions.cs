@@ -70,6 +70,9 @@ public sealed record BenchOptions
 
     public string? ReferencePath { get; init; }
 
+    /// <summary>A safetensors state dict every run's network starts its body from (heads in it ignored), or null.</summary>
+    public string? InitialWeightsPath { get; init; }
+
     public static IReadOnlyList<string> Streams { get; } = ["split-fmnist", "permuted-fmnist"];
 
     /// <summary>Parses the arguments after <c>bench</c>; throws <see cref="ArgumentException"/> naming the bad flag.</summary>

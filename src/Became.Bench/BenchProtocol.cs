@@ -28,6 +28,7 @@ namespace Became.Bench;
 /// <param name="SgpScale">SGP's scale coefficient, or null with GPM.</param>
 /// <param name="Device">Where the tensors lived, e.g. "cpu" or "cuda:0".</param>
 /// <param name="InputShape">The image networks' input shape ([1, 28, 28] unless padded), or null for flat inputs.</param>
+/// <param name="InitialWeights">The file every run's body started from, or null for the family's own initialisation.</param>
 public sealed record BenchProtocol(
     string Stream,
     IReadOnlyList<string> Methods,
@@ -52,7 +53,8 @@ public sealed record BenchProtocol(
     IReadOnlyList<int>? LayerSamples = null,
     double? SgpScale = null,
     string Device = "cpu",
-    IReadOnlyList<long>? InputShape = null)
+    IReadOnlyList<long>? InputShape = null,
+    BenchInitialWeights? InitialWeights = null)
 {
     /// <summary>Processor count, OS and .NET version in one short line, e.g. "16 CPUs, Ubuntu 24.04 LTS (x64), .NET 10.0.0".</summary>
     public static string DescribeMachine() =>
@@ -92,3 +94,8 @@ public sealed record BenchProtocol(
         return RuntimeInformation.OSDescription.Trim();
     }
 }
+
+/// <summary>The initial weights of a bench's networks: the file's name and its sha256.</summary>
+/// <param name="File">The file's name (without its folder).</param>
+/// <param name="Sha256">Its sha256, lower-case hex.</param>
+public sealed record BenchInitialWeights(string File, string Sha256);

@@ -5,33 +5,50 @@
 # Writes one markdown table (ratio = reference wall / Became wall per cell) to stdout and to --out.
 #
 #   bench/side-by-side.sh [--official DIR] [--seeds 0[,1,...]] [--streams split,permuted] [--methods gpm,became]
+#                         [--model mlp|resnet18[:W]] [--epochs E] [--train-per-task N] [--batch-size B] [--lr X]
 #                         [--threads 2] [--out FILE] [--work DIR] [--no-build] [--dry-run]
+#
+# --model resnet18[:W] (split only; default streams split): the authors' ResNet-18 (nf = round(20 W), W default 1)
+# on Fashion-MNIST zero-padded to 3x32x32, batch 64, lr 0.1 (their miniimagenet settings) unless --batch-size/--lr;
+# Became gets --model resnet18[:W] --input-shape 3,32,32 and picks its memory defaults from its model registry.
+# --epochs / --train-per-task / --batch-size / --lr go to both programs when given (default: each one's own).
 #
 # The authors' code: --official DIR or BECAME_OFFICIAL = the GPM-based/ folder of github.com/ankur-bohra/BECAME at
 # commit 859a267 (or the folder holding GPM-based/). Its Python: /usr/bin/python3 with torch 1.13 (Debian's
 # python3-torch; PYTHON overrides); OpenBLAS and a tqdm stand-in are set up in the work folder when missing (see
 # bench/reference/README.md). Runtime on an idle 2-core machine: about 10 minutes for seed 0 (the four cells,
-# both programs; the reference takes about four fifths of it).
+# both programs; the reference takes about four fifths of it). The reference's resnet18 (nf 20, 3x32x32) is far
+# slower: split became --epochs 1 --train-per-task 500 takes about 160 s of the reference alone (1.3 GB peak).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 official="${BECAME_OFFICIAL:-}"
 seeds=0
-streams=split,permuted
+streams=""
 methods=gpm,became
+model=mlp
+epochs=""
+train_per_task=""
+batch_size=""
+lr=""
 threads=2
 out=""
 work="${TMPDIR:-/tmp}/became-side-by-side"
 build=1
 dry=0
 table_from=""
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --official) official="${2:?--official needs a folder}"; shift 2 ;;
     --seeds) seeds="${2:?--seeds needs a list}"; shift 2 ;;
     --streams) streams="${2:?--streams needs a list}"; shift 2 ;;
     --methods) methods="${2:?--methods needs a list}"; shift 2 ;;
+    --model) model="${2:?--model needs mlp or resnet18[:W]}"; shift 2 ;;
+    --epochs) epochs="${2:?--epochs needs a number}"; shift 2 ;;
+    --train-per-task) train_per_task="${2:?--train-per-task needs a number}"; shift 2 ;;
+    --batch-size) batch_size="${2:?--batch-size needs a number}"; shift 2 ;;
+    --lr) lr="${2:?--lr needs a number}"; shift 2 ;;
     --threads) threads="${2:?--threads needs a number}"; shift 2 ;;
     --out) out="${2:?--out needs a file}"; shift 2 ;;
     --work) work="${2:?--work needs a folder}"; shift 2 ;;
@@ -84,6 +101,49 @@ if [ -n "$table_from" ]; then
   exit 0
 fi
 
+# The model and the flags both programs get.
+positive_int() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || { echo "side-by-side.sh: $1 '$2' is not a positive integer" >&2; exit 2; }; }
+positive_num() { [[ "$2" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] && python3 -c "import sys; sys.exit(float('$2') <= 0)" \
+  || { echo "side-by-side.sh: $1 '$2' is not a positive number" >&2; exit 2; }; }
+[ -z "$epochs" ] || positive_int --epochs "$epochs"
+[ -z "$train_per_task" ] || positive_int --train-per-task "$train_per_task"
+[ -z "$batch_size" ] || positive_int --batch-size "$batch_size"
+[ -z "$lr" ] || positive_num --lr "$lr"
+ref_flags=() became_flags=()
+case "$model" in
+  mlp) ;;
+  resnet18|resnet18:*)
+    width=1
+    if [ "$model" != resnet18 ]; then width="${model#resnet18:}"; positive_num "--model resnet18:W, W" "$width"; fi
+    batch_size="${batch_size:-64}" lr="${lr:-0.1}"
+    ref_flags=(--model resnet18 --width "$width" --input-shape 3,32,32)
+    became_flags=(--model "$model" --input-shape 3,32,32) ;;
+  *) echo "side-by-side.sh: --model '$model' is not mlp or resnet18[:W]" >&2; exit 2 ;;
+esac
+for flag in epochs train_per_task batch_size lr; do
+  value="${!flag}"
+  if [ -n "$value" ]; then
+    ref_flags+=("--${flag//_/-}" "$value") became_flags+=("--${flag//_/-}" "$value")
+  fi
+done
+if [ -z "$streams" ]; then
+  if [ "$model" = mlp ]; then streams=split,permuted; else streams=split; fi
+fi
+tag=""
+[ "$model" = mlp ] || tag="${model/:/-}-"
+IFS=, read -r -a seed_list <<<"$seeds"
+IFS=, read -r -a stream_list <<<"$streams"
+IFS=, read -r -a method_list <<<"$methods"
+for stream in "${stream_list[@]}"; do
+  case "$stream" in split|permuted) ;; *) echo "side-by-side.sh: stream '$stream' is not split or permuted" >&2; exit 2 ;; esac
+  if [ "$model" != mlp ] && [ "$stream" != split ]; then
+    echo "side-by-side.sh: --model $model runs the split stream only" >&2; exit 2
+  fi
+done
+for method in "${method_list[@]}"; do
+  case "$method" in gpm|became|fixed|finetune) ;; *) echo "side-by-side.sh: method '$method' is not gpm, became, fixed or finetune" >&2; exit 2 ;; esac
+done
+
 # The authors' code: the GPM-based/ folder itself or the folder holding it.
 if [ -n "$official" ] && [ -f "$official/GPM-based/gpm.py" ]; then official="$official/GPM-based"; fi
 if [ -z "$official" ] || [ ! -f "$official/gpm.py" ]; then
@@ -127,16 +187,17 @@ setup_reference() {
 }
 
 run_reference() { # stream method seed
-  local json="$work/ref-$1-$2-$3.json"
+  local json="$work/ref-$tag$1-$2-$3.json"
   local cmd=(env BECAME_OFFICIAL="$official" FMNIST_DIR="$data" LD_LIBRARY_PATH="$blas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     OMP_NUM_THREADS="$threads" PYTHONPATH="$work/tqdm-stand-in${PYTHONPATH:+:$PYTHONPATH}"
-    "$python" "$harness" --stream "$1" --method "$2" --seed "$3" --json "$json")
+    "$python" "$harness" --stream "$1" --method "$2" --seed "$3" --json "$json" ${ref_flags[@]+"${ref_flags[@]}"})
   measure ref "$1" "$2" "$3" "$json" "${cmd[@]}"
 }
 
 run_became() { # stream method seed
-  local json="$work/became-$1-$2-$3.json"
-  local cmd=("$bench" --stream "$1-fmnist" --methods "$2" --seeds "$3" --threads "$threads" --data "$data" --json "$json")
+  local json="$work/became-$tag$1-$2-$3.json"
+  local cmd=("$bench" --stream "$1-fmnist" --methods "$2" --seeds "$3" --threads "$threads" --data "$data" --json "$json"
+    ${became_flags[@]+"${became_flags[@]}"})
   measure became "$1" "$2" "$3" "$json" "${cmd[@]}"
 }
 
@@ -148,7 +209,7 @@ measure() { # program stream method seed json command...
   fi
   echo "side-by-side: $prog $stream $method seed $seed ..." >&2
   rm -f "$json"
-  local times="$work/$prog-$stream-$method-$seed.time" log="$work/$prog-$stream-$method-$seed.log"
+  local times="$work/$prog-$tag$stream-$method-$seed.time" log="$work/$prog-$tag$stream-$method-$seed.log"
   if ! "$timer" -f '%e %U %S %M' -o "$times" "$@" >"$log" 2>&1; then
     echo "side-by-side.sh: $prog $stream $method seed $seed failed; its output: $log" >&2
     tail -5 "$log" >&2
@@ -176,13 +237,8 @@ if [ "$dry" = 0 ]; then
 fi
 
 started=$(date +%s)
-IFS=, read -r -a seed_list <<<"$seeds"
-IFS=, read -r -a stream_list <<<"$streams"
-IFS=, read -r -a method_list <<<"$methods"
 for stream in "${stream_list[@]}"; do
-  case "$stream" in split|permuted) ;; *) echo "side-by-side.sh: stream '$stream' is not split or permuted" >&2; exit 2 ;; esac
   for method in "${method_list[@]}"; do
-    case "$method" in gpm|became|fixed|finetune) ;; *) echo "side-by-side.sh: method '$method' is not gpm, became, fixed or finetune" >&2; exit 2 ;; esac
     for seed in "${seed_list[@]}"; do
       run_reference "$stream" "$method" "$seed"
       run_became "$stream" "$method" "$seed"
@@ -192,6 +248,11 @@ done
 [ "$dry" = 1 ] && exit 0
 
 report="$(table "$measurements")"
-header="Side by side on $(nproc) CPUs ($(uname -m)), $(date -u +%Y-%m-%dT%H:%MZ), threads $threads, seeds $seeds, interleaved; $(( $(date +%s) - started )) s in all."
+setting=""
+[ "$model" = mlp ] || setting+=", model $model (input 3,32,32)"
+for flag in epochs train_per_task batch_size lr; do
+  [ -z "${!flag}" ] || setting+=", ${flag//_/-} ${!flag}"
+done
+header="Side by side on $(nproc) CPUs ($(uname -m)), $(date -u +%Y-%m-%dT%H:%MZ), threads $threads, seeds $seeds$setting, interleaved; $(( $(date +%s) - started )) s in all."
 printf '%s\n\n%s\n' "$header" "$report"
 if [ -n "$out" ]; then printf '%s\n\n%s\n' "$header" "$report" >"$out"; fi

@@ -30,7 +30,7 @@ public sealed class BenchReportJsonTests
             [
                 "stream", "methods", "seeds", "epochs", "batchSize", "lr", "fisher", "fisherLabels", "projectionSite", "thresholds",
                 "samplesForMemory", "threads", "trainPerTask", "dataDirectory", "machine", "libtorch", "startedAt",
-                "model", "projection", "thresholdIncrement", "layerSamples", "sgpScale", "device",
+                "model", "projection", "thresholdIncrement", "layerSamples", "sgpScale", "device", "inputShape", "initialWeights",
             ],
             Names(protocol));
     }

@@ -128,13 +128,7 @@ public static class BenchCommand
         foreach (int seed in options.Seeds)
         {
             long loading = Stopwatch.GetTimestamp(); var loadingCpu = Environment.CpuUsage.TotalTime;
-            using var read = options.Stream == "split-fmnist"
-                ? TaskStreams.SplitFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask)
-                : TaskStreams.PermutedFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask ?? BenchOptions.PermutedTrainPerTask);
-            using var padded = options.InputShape is [var c, var h, var w]
-                ? TaskStreams.AsImages(read, dataset.Height, dataset.Width, (int)c, (int)h, (int)w, (float)((0 - dataset.Mean) / dataset.Std))
-                : null;
-            var loaded = padded ?? read;
+            using var loaded = LoadStream(options, dataset, seed);
 
             // On a GPU the whole stream moves there once (tens of MB); on the CPU it stays as loaded.
             using var moved = device.IsCuda ? loaded.To(device.Device) : null;
@@ -196,6 +190,24 @@ public static class BenchCommand
         }
 
         return 0;
+    }
+
+    /// <summary>The seed's stream, padded to <see cref="BenchOptions.InputShape"/> when one is given (the unpadded one
+    /// is freed at once: it is not needed beside its padded copy).</summary>
+    private static TaskStream LoadStream(BenchOptions options, ImageClassificationDataset dataset, int seed)
+    {
+        var read = options.Stream == "split-fmnist"
+            ? TaskStreams.SplitFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask)
+            : TaskStreams.PermutedFashionMnist(dataset, seed, trainPerTask: options.TrainPerTask ?? BenchOptions.PermutedTrainPerTask);
+        if (options.InputShape is not [var c, var h, var w])
+        {
+            return read;
+        }
+
+        using (read)
+        {
+            return TaskStreams.AsImages(read, dataset.Height, dataset.Width, (int)c, (int)h, (int)w, (float)((0 - dataset.Mean) / dataset.Std));
+        }
     }
 
     /// <summary>A run's network: the family's initialisation (after the run's seed), then the body from the initial

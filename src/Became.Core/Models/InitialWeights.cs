@@ -114,7 +114,7 @@ public sealed class InitialWeights
                 throw Fail($"{p.Name} is {Shape(entry.Shape)} in the file but {Shape(p.Tensor.shape)} in {networkName}");
             }
 
-            string dtype = DTypeOf(p.Tensor);
+            string dtype = SafeTensorsFile.DTypeOf(p.Tensor.dtype);
             if (entry.DType != dtype)
             {
                 throw Fail($"{p.Name} is {entry.DType}; the network's is {dtype}");
@@ -138,13 +138,6 @@ public sealed class InitialWeights
     }
 
     private InitialWeightsException Fail(string detail) => new(Source, detail);
-
-    // The safetensors code of a tensor's dtype, as the project's writer spells it.
-    private static string DTypeOf(Tensor t)
-    {
-        using var probe = empty(0, dtype: t.dtype);
-        return SafeTensorsFile.FromTensor("dtype", probe).DType;
-    }
 
     private static bool AllFinite(SafeTensor entry) => entry.DType switch
     {

@@ -13,10 +13,12 @@ public static class NetworkFamilies
     public static INetworkFamily AlexNet { get; } = new AlexNetFamily();
 
     /// <summary>GPM's reduced ResNet-18 (<see cref="Models.ResNet18"/>).</summary>
-    public static INetworkFamily ResNet18 { get; } = new ResNet18Family();
+    public static INetworkFamily ResNet18 { get; } = new ResidualFamily(
+        "resnet18", "ResNet-18", Models.ResNet18.CheckShape, (shape, width, device, seed) => new ResNet18(shape, width, device, seed));
 
     /// <summary>Adam-NSCL's PreAct ResNet-18 (<see cref="Models.PreActResNet18"/>).</summary>
-    public static INetworkFamily PreActResNet18 { get; } = new PreActResNet18Family();
+    public static INetworkFamily PreActResNet18 { get; } = new ResidualFamily(
+        "preact-resnet18", "PreAct ResNet-18", Models.PreActResNet18.CheckShape, (shape, width, device, seed) => new PreActResNet18(shape, width, device, seed));
 
     /// <summary>Every family, in the order messages list them.</summary>
     public static IReadOnlyList<INetworkFamily> All { get; } = [Mlp, AlexNet, ResNet18, PreActResNet18];
@@ -128,31 +130,19 @@ public static class NetworkFamilies
         };
     }
 
-    private sealed class ResNet18Family : ScalableFamily
+    /// <summary>A ResNet-18 family: its name, its shape rule and its constructor; both use resnet18's GPM defaults.</summary>
+    private sealed class ResidualFamily(string name, string displayName, Func<IReadOnlyList<long>, string?> checkShape, Func<IReadOnlyList<long>, double, Device?, long?, IContinualNetwork> create)
+        : ScalableFamily
     {
-        public override string Name => "resnet18";
+        public override string Name => name;
 
-        protected override string DisplayName => "ResNet-18";
+        protected override string DisplayName => displayName;
 
         public override MemoryDefaults MemoryDefaults { get; } = new(ReferenceProtocol.ResNet18.Thresholds, ReferenceProtocol.ResNet18.ThresholdIncrement, ReferenceProtocol.ResNet18.LayerSamples);
 
-        protected override string? CheckImageShape(IReadOnlyList<long> inputShape) => Models.ResNet18.CheckShape(inputShape);
+        protected override string? CheckImageShape(IReadOnlyList<long> inputShape) => checkShape(inputShape);
 
         public override IContinualNetwork Create(ModelSpec spec, IReadOnlyList<long> inputShape, Device? device, long? seed) =>
-            new ResNet18(inputShape, spec.Width, device, seed);
-    }
-
-    private sealed class PreActResNet18Family : ScalableFamily
-    {
-        public override string Name => "preact-resnet18";
-
-        protected override string DisplayName => "PreAct ResNet-18";
-
-        public override MemoryDefaults MemoryDefaults { get; } = new(ReferenceProtocol.ResNet18.Thresholds, ReferenceProtocol.ResNet18.ThresholdIncrement, ReferenceProtocol.ResNet18.LayerSamples);
-
-        protected override string? CheckImageShape(IReadOnlyList<long> inputShape) => Models.PreActResNet18.CheckShape(inputShape);
-
-        public override IContinualNetwork Create(ModelSpec spec, IReadOnlyList<long> inputShape, Device? device, long? seed) =>
-            new PreActResNet18(inputShape, spec.Width, device, seed);
+            create(inputShape, spec.Width, device, seed);
     }
 }

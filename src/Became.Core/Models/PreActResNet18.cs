@@ -24,7 +24,7 @@ public sealed class PreActResNet18 : ResidualNetwork
     /// <summary>Builds the body for <paramref name="inputShape"/> ([C, H, W] or [H, W]) with PyTorch's default
     /// initialisation, drawn from a generator of its own when <paramref name="seed"/> is given.</summary>
     public PreActResNet18(IReadOnlyList<long> inputShape, double widthMultiplier = 1.0, Device? device = null, long? seed = null)
-        : base(nameof(PreActResNet18), Checked(inputShape, widthMultiplier), BaseWidth, widthMultiplier, headBias: true, device, seed)
+        : base(nameof(PreActResNet18), Checked(inputShape, widthMultiplier, CheckShape(inputShape)), BaseWidth, widthMultiplier, headBias: true, device, seed)
     {
         _conv1 = ResidualConvs.Conv3x3(Draw, InputChannels, Widths[0], 1);
         register_module("conv1", _conv1);
@@ -42,10 +42,7 @@ public sealed class PreActResNet18 : ResidualNetwork
         "preact-resnet18", InputShape, WidthMultiplier, Widths, BlocksPerStage, 1, NormDescription, HeadBias, HeadClasses.ToArray());
 
     /// <summary>Null when the shape is an image shape (any side: the pooling adapts), else why not.</summary>
-    public static string? CheckShape(IReadOnlyList<long> inputShape) =>
-        inputShape.Count is 2 or 3 && inputShape.All(d => d >= 1 && d <= int.MaxValue)
-            ? null
-            : $"preact-resnet18 needs an image input shape [channels, height, width] or [height, width] (e.g. [3, 32, 32]); got [{string.Join(", ", inputShape)}].";
+    public static string? CheckShape(IReadOnlyList<long> inputShape) => ImageShapeProblem("preact-resnet18", inputShape);
 
     /// <summary>The pooled features after the last stage's batch norm and ReLU, for inputs [N, C*H*W] or
     /// [N, C, H, W]. The capture records every convolution's input and output in registration order.</summary>
@@ -53,11 +50,5 @@ public sealed class PreActResNet18 : ResidualNetwork
     {
         var x = ThroughStages(_conv1.Apply(AsImages(input), capture), capture);
         return F.adaptive_avg_pool2d(F.relu(_lastNorm.forward(x)), [1, 1]).flatten(1);
-    }
-
-    private static IReadOnlyList<long> Checked(IReadOnlyList<long> inputShape, double widthMultiplier)
-    {
-        ResNet18.CheckMultiplier(widthMultiplier);
-        return CheckShape(inputShape) is { } problem ? throw new ArgumentException(problem, nameof(inputShape)) : inputShape;
     }
 }

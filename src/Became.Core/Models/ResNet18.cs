@@ -30,7 +30,7 @@ public sealed class ResNet18 : ResidualNetwork
     /// <summary>Builds the body for <paramref name="inputShape"/> ([C, H, W] or [H, W]) with PyTorch's default
     /// initialisation, drawn from a generator of its own when <paramref name="seed"/> is given.</summary>
     public ResNet18(IReadOnlyList<long> inputShape, double widthMultiplier = 1.0, Device? device = null, long? seed = null)
-        : base(nameof(ResNet18), Checked(inputShape, widthMultiplier), BaseWidth, widthMultiplier, headBias: false, device, seed)
+        : base(nameof(ResNet18), Checked(inputShape, widthMultiplier, CheckShape(inputShape)), BaseWidth, widthMultiplier, headBias: false, device, seed)
     {
         FirstStride = FirstStrideFor(InputHeight, InputWidth);
         _conv1 = ResidualConvs.Conv3x3(Draw, InputChannels, Widths[0], FirstStride);
@@ -64,9 +64,9 @@ public sealed class ResNet18 : ResidualNetwork
     /// <summary>Null when an input of this shape reaches the pooling with at least 2 x 2 left, else why not.</summary>
     public static string? CheckShape(IReadOnlyList<long> inputShape)
     {
-        if (inputShape.Count is not (2 or 3) || inputShape.Any(d => d < 1 || d > int.MaxValue))
+        if (ImageShapeProblem("resnet18", inputShape) is { } problem)
         {
-            return $"resnet18 needs an image input shape [channels, height, width] or [height, width] (e.g. [3, 32, 32]); got [{string.Join(", ", inputShape)}].";
+            return problem;
         }
 
         var (_, h, w) = ImageShape(inputShape);
@@ -87,19 +87,5 @@ public sealed class ResNet18 : ResidualNetwork
 
         var x = F.relu(_bn1.forward(_conv1.Apply(AsImages(input), capture)));
         return F.avg_pool2d(ThroughStages(x, capture), 2).flatten(1);
-    }
-
-    private static IReadOnlyList<long> Checked(IReadOnlyList<long> inputShape, double widthMultiplier)
-    {
-        CheckMultiplier(widthMultiplier);
-        return CheckShape(inputShape) is { } problem ? throw new ArgumentException(problem, nameof(inputShape)) : inputShape;
-    }
-
-    internal static void CheckMultiplier(double widthMultiplier)
-    {
-        if (!(widthMultiplier > 0) || double.IsInfinity(widthMultiplier))
-        {
-            throw new ArgumentOutOfRangeException(nameof(widthMultiplier), widthMultiplier, "The width multiplier must be a positive number.");
-        }
     }
 }

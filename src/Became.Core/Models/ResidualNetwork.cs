@@ -68,6 +68,24 @@ public abstract class ResidualNetwork : MultiHeadNetwork
             : (1, (int)inputShape[0], (int)inputShape[1]);
     }
 
+    /// <summary>Null when <paramref name="inputShape"/> is an image shape, else one line naming <paramref name="family"/>.</summary>
+    private protected static string? ImageShapeProblem(string family, IReadOnlyList<long> inputShape) =>
+        inputShape.Count is 2 or 3 && inputShape.All(d => d >= 1 && d <= int.MaxValue)
+            ? null
+            : $"{family} needs an image input shape [channels, height, width] or [height, width] (e.g. [3, 32, 32]); got [{string.Join(", ", inputShape)}].";
+
+    /// <summary>The arguments, checked before the module's native half is made: a positive width multiplier and an
+    /// input shape the network takes (<paramref name="shapeProblem"/> null).</summary>
+    private protected static IReadOnlyList<long> Checked(IReadOnlyList<long> inputShape, double widthMultiplier, string? shapeProblem)
+    {
+        if (!(widthMultiplier > 0) || double.IsInfinity(widthMultiplier))
+        {
+            throw new ArgumentOutOfRangeException(nameof(widthMultiplier), widthMultiplier, "The width multiplier must be a positive number.");
+        }
+
+        return shapeProblem is null ? inputShape : throw new ArgumentException(shapeProblem, nameof(inputShape));
+    }
+
     /// <summary>A side after a 3x3 convolution with padding 1 and <paramref name="stride"/>.</summary>
     public static int AfterConv3x3(int side, int stride) => ((side - 1) / stride) + 1;
 

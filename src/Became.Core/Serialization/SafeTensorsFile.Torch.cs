@@ -26,6 +26,12 @@ public sealed partial class SafeTensorsFile
         public static readonly Dictionary<ScalarType, string> FromScalar = ToScalar.ToDictionary(p => p.Value, p => p.Key);
     }
 
+    /// <summary>The safetensors dtype code of a TorchSharp dtype (e.g. <c>F32</c>); throws
+    /// <see cref="NotSupportedException"/> for one safetensors has no code for.</summary>
+    public static string DTypeOf(ScalarType dtype) => TorchTypes.FromScalar.TryGetValue(dtype, out var code)
+        ? code
+        : throw new NotSupportedException($"dtype {dtype} has no safetensors code");
+
     /// <summary>
     /// A new CPU tensor with <paramref name="t"/>'s dtype, shape and a copy of its data. It follows TorchSharp's usual
     /// rules (joins the current dispose scope, if any); the caller owns it. Unsigned types wider than a byte and

@@ -10,6 +10,10 @@ public static class ReferenceProtocol
     /// <summary>SGD batch size.</summary>
     public const int BatchSize = 10;
 
+    /// <summary>Batch of the reference's test passes (<c>batch_size_test</c>): the batch statistics its batch-norm
+    /// networks evaluate with.</summary>
+    public const int TestBatchSize = 64;
+
     /// <summary>SGD learning rate.</summary>
     public const double LearningRate = 0.01;
 

@@ -8,8 +8,6 @@ namespace Became.Core.Evaluation;
 /// <summary>Loss and accuracy of a head on a labelled set, without gradients.</summary>
 public static class Evaluator
 {
-    private const int Chunk = 1000;
-
     /// <summary>Mean cross-entropy and accuracy in percent.</summary>
     public static (double Loss, double Accuracy) LossAndAccuracy(IContinualNetwork network, LabelledSet data, int head)
     {
@@ -21,7 +19,7 @@ public static class Evaluator
         using var noGrad = no_grad();
         double loss = 0;
         long correct = 0;
-        foreach (var (start, n) in BatchRanges.Of(data.Count, Chunk, network.MinimumBatch))
+        foreach (var (start, n) in BatchRanges.Of(data.Count, network.EvaluationBatch, network.MinimumBatch))
         {
             using var scope = NewDisposeScope();
             var logits = network.Forward(data.Inputs.narrow(0, start, n), head);

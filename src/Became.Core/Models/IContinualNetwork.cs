@@ -89,6 +89,11 @@ public interface IContinualNetwork : IDisposable
     /// <summary>Fewest samples a forward pass accepts: 2 where batch norm needs a batch's statistics, else 1.</summary>
     int MinimumBatch { get; }
 
+    /// <summary>Samples per forward pass when evaluating a set: where batch norm uses the batch's statistics this is
+    /// the batch they come from (the reference tests in batches of 64), and convolutions run faster on the CPU in
+    /// small batches than in large ones (their unfolded inputs stay in cache).</summary>
+    int EvaluationBatch { get; }
+
     /// <summary>What the learner may do with this network beyond autograd (its family's flags).</summary>
     NetworkCapabilities Capabilities { get; }
 

@@ -45,6 +45,9 @@ public abstract class MultiHeadNetwork : ExplicitModule, IContinualNetwork
 
     public abstract int MinimumBatch { get; }
 
+    /// <summary>Dense layers: one large GEMM per layer is fastest. Convolutional networks override it.</summary>
+    public virtual int EvaluationBatch => 1000;
+
     public abstract ILayerInputProjection? InputProjector { get; set; }
 
     public Generator? DropoutGenerator { get; set; }

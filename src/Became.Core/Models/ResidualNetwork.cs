@@ -42,6 +42,10 @@ public abstract class ResidualNetwork : MultiHeadNetwork
 
     public override NetworkCapabilities Capabilities => NetworkCapabilities.None;
 
+    /// <summary>The reference's test batch: the statistics batch norm without running statistics evaluates with,
+    /// and a batch the convolutions run faster in than in large ones.</summary>
+    public override int EvaluationBatch => ReferenceProtocol.TestBatchSize;
+
     /// <summary>Always null: the learner projects the convolutions' gradients after backward.</summary>
     public override ILayerInputProjection? InputProjector
     {

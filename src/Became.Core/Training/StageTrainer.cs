@@ -60,6 +60,9 @@ public sealed class StageTrainer
         }
 
         var tensors = trainable.Select(p => p.Tensor).ToArray();
+        // The best weights come back with the running statistics of their epoch (a state dict holds both): weights
+        // paired with later epochs' statistics are a model no epoch produced.
+        var kept = trainable.Concat(network.Buffers).ToList();
         double lr = _options.LearningRate;
         int patience = _options.Patience;
         double bestLoss = double.PositiveInfinity;
@@ -91,7 +94,7 @@ public sealed class StageTrainer
                     if (keepBest)
                     {
                         best?.Dispose();
-                        best = ParameterSnapshot.Take(trainable);
+                        best = ParameterSnapshot.Take(kept);
                     }
 
                     patience = _options.Patience;
@@ -114,7 +117,7 @@ public sealed class StageTrainer
                     $"Task {task.Index}, stage {stage}: the training loss became non-finite in epoch {epoch} at learning rate {lr}; no finite weights to keep.");
             }
 
-            best?.Restore(trainable);
+            best?.Restore(kept);
         }
         finally
         {

@@ -2,7 +2,8 @@
 # Side by side on this machine: the authors' GPM-based BECAME code (through bench/reference/harness.py) and
 # `became bench`, interleaved (reference, Became, reference, Became ...) so both see the same load, on the cells
 # {split, permuted} x {gpm, became}. Each process runs under /usr/bin/time: wall s, CPU s (user + sys), peak RSS.
-# Writes one markdown table (ratio = reference wall / Became wall per cell) to stdout and to --out.
+# Writes one markdown table (ratio = reference wall / Became wall per cell), then per cell and seed the ratio, both
+# programs' accuracy matrices and the memory ranks after the last task, to stdout and to --out.
 #
 #   bench/side-by-side.sh [--official DIR] [--seeds 0[,1,...]] [--streams split,permuted] [--methods gpm,became]
 #                         [--model mlp|resnet18[:W]] [--epochs E] [--train-per-task N] [--batch-size B] [--lr X]
@@ -93,6 +94,42 @@ for (stream, method), c in rows.items():
     rss = f"{num(max([x[2] for x in r], default=float('nan')), 0)} / {num(max([x[2] for x in b], default=float('nan')), 0)}"
     print(f"| {stream} {method} | {','.join(c['seeds'])} | {num(rw)} | {num(bw)} | **{num(ratio, 2)}** | {num(rc)} | {num(bc)} "
           f"| {num(bc / bw if bw > 0 else float('nan'), 2)} | {rss} | {accs(r, 3)} / {accs(b, 3)} | {accs(r, 4)} / {accs(b, 4)} |")
+PY
+}
+
+# Per cell and seed: the ratio, both programs' accuracy matrices (R[i][j], percent on task j after task i) and the
+# memory ranks after the last task, read from the JSON reports in the work folder.
+details() { # measurements work tag
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, os, sys
+measurements, work, tag = sys.argv[1:4]
+seen = {}
+for line in open(measurements):
+    f = line.split()
+    if len(f) == 10:
+        seen.setdefault((f[0], f[1], f[2]), {})[f[3]] = float(f[4])
+def report(prog, stream, method, seed):
+    path = os.path.join(work, f"{prog}-{tag}{stream}-{method}-{seed}.json")
+    if not os.path.exists(path):
+        return None
+    d = json.load(open(path))
+    r = d["runs"][0] if "runs" in d else d
+    return r.get("accMatrix") or [], r.get("memoryRanks") or r.get("gpmRanks") or []
+def rows(m):
+    return [" ".join(f"{v:6.2f}" for v in row[: i + 1]) for i, row in enumerate(m)]
+for (stream, method, seed), walls in seen.items():
+    ref, bec = report("ref", stream, method, seed), report("became", stream, method, seed)
+    if not ref or not bec:
+        continue
+    ratio = walls["ref"] / walls["became"] if walls.get("became") else float("nan")
+    print(f"\n**{stream} {method}, seed {seed}**: wall {walls['ref']:.1f} s / {walls['became']:.1f} s, ratio {ratio:.2f}\n")
+    print("```")
+    print(f"{'reference':<44}  Became")
+    for a, b in zip(rows(ref[0]), rows(bec[0])):
+        print(f"{a:<44}  {b}")
+    print(f"ranks after the last task: reference {ref[1][-1] if ref[1] else '-'}")
+    print(f"                           Became    {bec[1][-1] if bec[1] else '-'}")
+    print("```")
 PY
 }
 
@@ -254,5 +291,6 @@ for flag in epochs train_per_task batch_size lr; do
   [ -z "${!flag}" ] || setting+=", ${flag//_/-} ${!flag}"
 done
 header="Side by side on $(nproc) CPUs ($(uname -m)), $(date -u +%Y-%m-%dT%H:%MZ), threads $threads, seeds $seeds$setting, interleaved; $(( $(date +%s) - started )) s in all."
+report+=$'\n'"$(details "$measurements" "$work" "$tag")"
 printf '%s\n\n%s\n' "$header" "$report"
 if [ -n "$out" ]; then printf '%s\n\n%s\n' "$header" "$report" >"$out"; fi

@@ -142,6 +142,12 @@ public static class BenchCommand
                 display.Clear();
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{method.Name,-8} {options.Model.Name} {options.Projection.Name} seed {seed}: ACC {result.Acc:F2}  BWT {result.Bwt:F2}  {result.Seconds:F1} s  merges [{string.Join(", ", result.MergeCoefficients.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))}]  ranks [{string.Join(" ", result.MemoryRanks.Select(r => string.Join("/", r)))}]"));
+                if (result.TaskAgnostic is { } agnostic)
+                {
+                    error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{"",-8} without task id: ACC {agnostic.Accuracy:F2}  task id {agnostic.TaskIdAccuracy:F2}  (max-softmax {agnostic.MaxSoftmaxAccuracy:F2}, energy {agnostic.EnergyAccuracy:F2}; statistics recomputed at the end {agnostic.RecomputedAccuracy:F2} / task id {agnostic.RecomputedTaskIdAccuracy:F2})"));
+                }
+
                 error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"",-8} time by phase: {PhaseClock.Format(result.Phases, result.PhaseCpuSeconds)}; run {result.Seconds:F2} s"));
                 results.Add(result);
             }

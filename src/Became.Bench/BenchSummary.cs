@@ -21,6 +21,12 @@ public sealed record BenchSummary(
     double Stage1SamplesPerSecondMean,
     double Stage2SamplesPerSecondMean)
 {
+    /// <summary>Mean accuracy without a task id over the seeds that measured it (percent), or null.</summary>
+    public double? TaskAgnosticAccMean { get; init; }
+
+    /// <summary>Mean task-id accuracy over the seeds that measured it (percent), or null.</summary>
+    public double? TaskIdAccMean { get; init; }
+
     /// <summary>
     /// One summary per method, in the order methods first appear in <paramref name="results"/>.
     /// Standard deviations are population ones (divide by n, numpy's default ddof=0), as in the reference figures;
@@ -44,9 +50,19 @@ public sealed record BenchSummary(
                     BenchRounding.Percent(PopulationStd(bwt)),
                     BenchRounding.Seconds(runs.Average(r => r.Seconds)),
                     BenchRounding.Throughput(runs.Average(r => r.Stage1SamplesPerSecond)),
-                    BenchRounding.Throughput(runs.Average(r => r.Stage2SamplesPerSecond)));
+                    BenchRounding.Throughput(runs.Average(r => r.Stage2SamplesPerSecond)))
+                {
+                    TaskAgnosticAccMean = MeanOf(runs, r => r.TaskAgnostic?.Accuracy),
+                    TaskIdAccMean = MeanOf(runs, r => r.TaskAgnostic?.TaskIdAccuracy),
+                };
             })
             .ToArray();
+    }
+
+    private static double? MeanOf(IReadOnlyList<ContinualRunResult> runs, Func<ContinualRunResult, double?> value)
+    {
+        double[] values = runs.Select(value).OfType<double>().ToArray();
+        return values.Length == 0 ? null : BenchRounding.Percent(values.Average());
     }
 
     /// <summary>sqrt(sum((x - mean)^2) / n): numpy's np.std with its default ddof=0, not the sample (n-1) deviation.</summary>

@@ -20,8 +20,9 @@ public static class BenchTable
     }
 
     /// <summary>
-    /// One row per method: ACC and BWT as mean ± population sd over seeds, mean seconds per run, and stage-1 and
-    /// stage-2 samples per second (<see cref="Missing"/> when 0). With <paramref name="reference"/>, reference ACC, BWT
+    /// One row per method: ACC and BWT as mean ± population sd over seeds, mean seconds per run, stage-1 and
+    /// stage-2 samples per second (<see cref="Missing"/> when 0), and, when the runs measured them, the mean accuracy
+    /// and task-id accuracy without a task id. With <paramref name="reference"/>, reference ACC, BWT
     /// (and seconds, when any reference gives them) follow after a bar, <see cref="Missing"/> for methods it lacks.
     /// Lines end with <see cref="Environment.NewLine"/>.
     /// </summary>
@@ -31,7 +32,15 @@ public static class BenchTable
         bool withReference = reference is { Count: > 0 };
         bool withReferenceSeconds = withReference && reference!.Values.Any(r => r.SecondsMean is not null);
 
+        bool withAgnostic = summary.Any(s => s.TaskAgnosticAccMean is not null);
         var header = new List<string> { "method", "ACC %", "BWT %", "s/run", "stage-1 samples/s", "stage-2 samples/s" };
+        if (withAgnostic)
+        {
+            header.Add("no-task-id ACC %");
+            header.Add("task-id %");
+        }
+
+        int referenceStart = header.Count;
         if (withReference)
         {
             header.Add("ref ACC %");
@@ -57,6 +66,12 @@ public static class BenchTable
                 Throughput(s.Stage1SamplesPerSecondMean),
                 Throughput(s.Stage2SamplesPerSecondMean),
             };
+            if (withAgnostic)
+            {
+                row.Add(s.TaskAgnosticAccMean is double agnostic ? Format(agnostic, 2) : Missing);
+                row.Add(s.TaskIdAccMean is double taskId ? Format(taskId, 2) : Missing);
+            }
+
             if (withReference)
             {
                 BenchReference? r = reference!.GetValueOrDefault(s.Method);
@@ -77,24 +92,24 @@ public static class BenchTable
             .ToArray();
 
         var text = new StringBuilder();
-        AppendLine(text, header.ToArray(), widths);
-        AppendLine(text, widths.Select(w => new string('-', w)).ToArray(), widths);
+        AppendLine(text, header.ToArray(), widths, referenceStart);
+        AppendLine(text, widths.Select(w => new string('-', w)).ToArray(), widths, referenceStart);
         foreach (string[] row in rows)
         {
-            AppendLine(text, row, widths);
+            AppendLine(text, row, widths, referenceStart);
         }
 
         return text.ToString();
     }
 
-    private static void AppendLine(StringBuilder text, string[] cells, int[] widths)
+    private static void AppendLine(StringBuilder text, string[] cells, int[] widths, int referenceStart)
     {
         var line = new StringBuilder();
         for (int c = 0; c < cells.Length; c++)
         {
             if (c > 0)
             {
-                line.Append(c == 6 ? ReferenceGap : ColumnGap);
+                line.Append(c == referenceStart ? ReferenceGap : ColumnGap);
             }
 
             // The method name reads left to right; figures line up on their last digit.

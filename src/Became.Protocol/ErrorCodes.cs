@@ -18,6 +18,9 @@ public static class ErrorCodes
     public const string BadResponseTopic = "bad_response_topic";
     public const string InternalError = "internal_error";
 
+    /// <summary>An infer without a task id, to a version that keeps no class statistics (made before they existed).</summary>
+    public const string NoTaskStatistics = "no_task_statistics";
+
     // Task payloads (task.rejected; `became publish` checks them locally). Shared with requests above: too_large,
     // bad_shape, bad_dtype, non_finite, out_of_range.
     public const string NotSafetensors = "not_safetensors";
@@ -53,7 +56,7 @@ public static class ErrorCodes
     public static int HttpStatus(string code) => code switch
     {
         NoModel or UnknownTask or UnknownVersion => 404,
-        CorruptVersion or GateRefused or Busy or TaskConflict or ArchitectureMismatch => 409,
+        CorruptVersion or GateRefused or Busy or TaskConflict or ArchitectureMismatch or NoTaskStatistics => 409,
         PeerTimeout => 504,
         PeerError => 502,
         TooLarge => 413,

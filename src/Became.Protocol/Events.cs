@@ -46,7 +46,8 @@ public sealed record ModelMerged(double MergeCoefficient) : IAgentEvent
     public static string Type => EventTypes.ModelMerged;
 }
 
-/// <summary>model.deployed: a job's new version (with its ranks and training time) or a rollback (<c>rollback: true</c>).</summary>
+/// <summary>model.deployed: a job's new version (with its ranks and training time) or a rollback (<c>rollback: true</c>);
+/// <c>taskAgnosticAccuracy</c> is the held-out accuracy (percent) without a task id, when the version can answer so.</summary>
 public sealed record ModelDeployed(
     int Version,
     IReadOnlyDictionary<string, double> Accuracy,
@@ -54,7 +55,8 @@ public sealed record ModelDeployed(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? TrainingSeconds = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Rollback = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] AdoptedFrom? AdoptedFrom = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? LostTasks = null) : IAgentEvent
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? LostTasks = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? TaskAgnosticAccuracy = null) : IAgentEvent
 {
     public static string Type => EventTypes.ModelDeployed;
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Became.Bench;
+using Became.Core.Evaluation;
 
 namespace Became.Bench.Tests;
 
@@ -66,7 +67,7 @@ public sealed class BenchReportJsonTests
             Assert.Equal(
                 [
                     "method", "seed", "acc", "bwt", "accMatrix", "mergeCoefficients", "memoryRanks", "seconds",
-                    "stage1SamplesPerSecond", "stage2SamplesPerSecond",
+                    "stage1SamplesPerSecond", "stage2SamplesPerSecond", "taskAgnostic",
                 ],
                 Names(run));
         }
@@ -90,6 +91,25 @@ public sealed class BenchReportJsonTests
     }
 
     [Fact]
+    public void Answers_without_a_task_id_are_written_per_run_and_averaged_in_the_summary()
+    {
+        var runs = BenchSamples.TwoSeeds().Select((r, i) => r with { TaskAgnostic = new TaskAgnosticScores(70 + i + 0.12345, 71 + i, 40, 41, 76, 77) }).ToList();
+
+        JsonElement report = Parse(BenchReport.Create(BenchSamples.Protocol(), runs));
+
+        JsonElement agnostic = report.GetProperty("runs")[1].GetProperty("taskAgnostic");
+        Assert.Equal(
+            ["accuracy", "taskIdAccuracy", "maxSoftmaxAccuracy", "energyAccuracy", "recomputedAccuracy", "recomputedTaskIdAccuracy"],
+            Names(agnostic));
+        Assert.Equal(71.123, agnostic.GetProperty("accuracy").GetDouble());
+        JsonElement became = report.GetProperty("summary")[1];
+        Assert.Equal(72.123, became.GetProperty("taskAgnosticAccMean").GetDouble());
+        Assert.Equal(73, became.GetProperty("taskIdAccMean").GetDouble());
+        Assert.Contains("no-task-id ACC %", BenchTable.Render(BenchReport.Create(BenchSamples.Protocol(), runs)));
+        Assert.DoesNotContain("no-task-id", BenchTable.Render(BenchSamples.TwoSeedReport()));
+    }
+
+    [Fact]
     public void Run_without_merging_or_memory_writes_empty_arrays()
     {
         JsonElement run = Parse(BenchSamples.TwoSeedReport()).GetProperty("runs")[0];
@@ -110,7 +130,7 @@ public sealed class BenchReportJsonTests
         Assert.Equal(
             [
                 "method", "accMean", "accStd", "bwtMean", "bwtStd", "secondsMean", "stage1SamplesPerSecondMean",
-                "stage2SamplesPerSecondMean",
+                "stage2SamplesPerSecondMean", "taskAgnosticAccMean", "taskIdAccMean",
             ],
             Names(finetune));
         Assert.Equal("finetune", finetune.GetProperty("method").GetString());

@@ -241,9 +241,12 @@ public sealed class ModelAdoption(
         IContinualNetwork network;
         using (session)
         {
-            var accuracy = heldOut.Measure(session.Network, sets);
+            var scores = heldOut.Measure(session.Network, sets, session.Learner.ClassStatistics);
             var adopted = new AdoptedVersion(number, new AdoptedSource { Device = source.Device, Version = source.Version }, modelBlob, stateBlob,
-                state.HeadClasses, probe.TaskIds, session.Learner.Memory.Ranks, accuracy, adoptedTasks);
+                state.HeadClasses, probe.TaskIds, session.Learner.Memory.Ranks, scores.Accuracy, adoptedTasks)
+            {
+                TaskAgnosticAccuracy = scores.TaskAgnosticAccuracy,
+            };
             committed = committer.CommitAdopted(adopted, state.Tasks.ToDictionary(t => t.Id, t => DecodedTask.TestCountOf(t.Samples, t.TestFraction), StringComparer.Ordinal));
             network = session.ReleaseNetwork();
         }

@@ -1,4 +1,5 @@
 using Became.Core.Models;
+using Became.Core.TaskAgnostic;
 
 namespace Became.Agent.Deployment;
 
@@ -7,9 +8,25 @@ namespace Became.Agent.Deployment;
 /// <param name="TaskIds">Task id of each head, in head order.</param>
 /// <param name="Network">The network, or null for version 0.</param>
 /// <param name="ModelSha256">sha256 of the model file (its blob name), or null for version 0.</param>
-public sealed record DeployedSnapshot(int Version, IReadOnlyList<string> TaskIds, IContinualNetwork? Network, string? ModelSha256 = null)
+/// <param name="ClassStatistics">The version's class statistics for answers without a task id, or null when it has
+/// none (made before they existed, or adopted from a peer that keeps none).</param>
+public sealed record DeployedSnapshot(int Version, IReadOnlyList<string> TaskIds, IContinualNetwork? Network, string? ModelSha256 = null, ClassFeatureMemory? ClassStatistics = null)
 {
     public static readonly DeployedSnapshot None = new(0, [], null);
+
+    /// <summary>Frees what this snapshot holds and <paramref name="next"/> does not share.</summary>
+    internal void Release(DeployedSnapshot? next = null)
+    {
+        if (!ReferenceEquals(Network, next?.Network))
+        {
+            Network?.Dispose();
+        }
+
+        if (!ReferenceEquals(ClassStatistics, next?.ClassStatistics))
+        {
+            ClassStatistics?.Dispose();
+        }
+    }
 }
 
 /// <summary>A reader's hold on a deployed snapshot: the network stays alive until every lease is released.</summary>
@@ -73,13 +90,14 @@ public sealed class DeployedModel : IDisposable
             previous = _current;
             _current = new Entry(next);
             previous.Retired = true;
-            if (previous.Leases > 0 || ReferenceEquals(previous.Snapshot.Network, next.Network))
+            previous.Successor = next;
+            if (previous.Leases > 0)
             {
                 return;
             }
         }
 
-        previous.Snapshot.Network?.Dispose();
+        previous.Snapshot.Release(next);
     }
 
     public void Dispose() => Swap(DeployedSnapshot.None);
@@ -95,12 +113,15 @@ public sealed class DeployedModel : IDisposable
             }
         }
 
-        entry.Snapshot.Network?.Dispose();
+        entry.Snapshot.Release(entry.Successor);
     }
 
     internal sealed class Entry(DeployedSnapshot snapshot)
     {
         public DeployedSnapshot Snapshot { get; } = snapshot;
+
+        /// <summary>The snapshot that replaced this one: what it shares with it stays alive.</summary>
+        public DeployedSnapshot? Successor { get; set; }
 
         public int Leases { get; set; }
 

@@ -2,17 +2,20 @@ using Became.Agent.Configuration;
 using Became.Agent.Storage;
 using Became.Core.Native;
 using Became.Core.Serialization;
+using Became.Core.TaskAgnostic;
 using Became.Core.Training;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using static TorchSharp.torch;
 
 namespace Became.Agent.Deployment;
 
 /// <summary>
-/// Serves a stored version: checks its files against their sha256 and builds the network from the model file alone
-/// (serving needs no memory bases or Fisher: those are the next job's, which reads the state file itself).
+/// Serves a stored version: checks its files against their sha256, builds the network from the model file and takes
+/// the class statistics for answers without a task id from the state file (serving needs no memory bases or Fisher:
+/// those are the next job's, which reads the state file itself).
 /// </summary>
-public sealed class ServedModelLoader(AgentStore store, DeployedModel deployed, IOptions<AgentOptions> options, ComputeDevice device)
+public sealed class ServedModelLoader(AgentStore store, DeployedModel deployed, IOptions<AgentOptions> options, ComputeDevice device, ILogger<ServedModelLoader> logger)
 {
     private readonly AgentOptions _options = options.Value;
 
@@ -70,6 +73,44 @@ public sealed class ServedModelLoader(AgentStore store, DeployedModel deployed, 
             module.zero_grad(set_to_none: true);
         }
 
-        deployed.Swap(new DeployedSnapshot(version.Version, version.TaskIds, network, version.ModelBlob));
+        ClassFeatureMemory? statistics;
+        try
+        {
+            statistics = ReadClassStatistics(version);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+
+        deployed.Swap(new DeployedSnapshot(version.Version, version.TaskIds, network, version.ModelBlob, statistics));
+    }
+
+    /// <summary>The version's class statistics from its state file, or null when it keeps none for every task.</summary>
+    private ClassFeatureMemory? ReadClassStatistics(ModelVersionRecord version)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = SafeTensorsFile.Parse(store.Blobs.Get(version.StateBlob)).Tensors
+            .Where(t => t.Name.StartsWith(ClassFeatureMemory.Prefix, StringComparison.Ordinal))
+            .ToDictionary(t => t.Name, SafeTensorsFile.ToTensor);
+        var statistics = new ClassFeatureMemory();
+        try
+        {
+            statistics.Import(tensors);
+        }
+        catch (InvalidDataException e)
+        {
+            // Answers with a task id need none of it: the version serves, without task-agnostic answers.
+            logger.LogError("Version {Version}'s class statistics are unusable, it answers only with a task id: {Reason}", version.Version, e.Message);
+        }
+
+        if (statistics.TaskCount == version.TaskIds.Length)
+        {
+            return statistics;
+        }
+
+        statistics.Dispose();
+        return null;
     }
 }

@@ -95,7 +95,8 @@ public sealed class VersionCommitter(AgentStore store, ServedModelLoader loader,
             MemoryRanks: version.MemoryRanks,
             TrainingSeconds: source is null ? Math.Round(version.TrainingSeconds, 2) : null,
             AdoptedFrom: source,
-            LostTasks: lost.Length > 0 ? lost : null), cancellationToken).ConfigureAwait(false);
+            LostTasks: lost.Length > 0 ? lost : null,
+            TaskAgnosticAccuracy: version.TaskAgnosticAccuracy), cancellationToken).ConfigureAwait(false);
         await events.PublishStatusAsync(status.Current(), cancellationToken).ConfigureAwait(false);
         return true;
     }

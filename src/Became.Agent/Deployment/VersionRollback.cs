@@ -55,7 +55,8 @@ public sealed class VersionRollback(
         await events.PublishAsync(record.TaskId, new ModelDeployed(
             Version: record.Version,
             Accuracy: record.Accuracy,
-            Rollback: true), cancellationToken).ConfigureAwait(false);
+            Rollback: true,
+            TaskAgnosticAccuracy: record.TaskAgnosticAccuracy), cancellationToken).ConfigureAwait(false);
         await events.PublishStatusAsync(status.Current(), cancellationToken).ConfigureAwait(false);
         return record;
     }

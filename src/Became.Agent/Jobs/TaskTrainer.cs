@@ -68,11 +68,14 @@ public sealed class TaskTrainer(AgentStore store, ITaskPayloadFormat format, Hel
             .Where(e => e.blob is not null)
             .Select(e => new HeldOutSet(e.id, e.head, Blob: e.blob))
             .Append(new HeldOutSet(task.Id, outcome.Head, Samples: test));
-        var accuracy = heldOut.Measure(session.Network, sets);
+        var scores = heldOut.Measure(session.Network, sets, learner.ClassStatistics);
         var taskIds = earlier.Append(task.Id).ToList();
         var (model, state) = ModelFiles.Write(learner, _options, number, version?.Version ?? 0, taskIds, initialWeights);
         var files = new CommittedTask(task, number, outcome.Head, model, state, ModelFiles.WriteTestSet(test), session.Network.HeadClasses.ToArray(),
-            outcome.MergeCoefficient, outcome.MemoryRanks, accuracy, outcome.Seconds);
+            outcome.MergeCoefficient, outcome.MemoryRanks, scores.Accuracy, outcome.Seconds)
+        {
+            TaskAgnosticAccuracy = scores.TaskAgnosticAccuracy,
+        };
         return new TrainedVersion(files, session.ReleaseNetwork());
     }
 

@@ -77,6 +77,7 @@ public sealed class AgentMetrics : IDisposable
         _meter.CreateObservableGauge("became.deployed.version", () => deployed.Current.Version, description: "Deployed model version (0 before the first task is learned).");
         _meter.CreateObservableGauge("became.deployed.tasks", () => deployed.Current.TaskIds.Count, "{task}", "Tasks the deployed model knows (one head each).");
         _meter.CreateObservableGauge("became.deployed.accuracy_ratio", DeployedAccuracy, "1", "Held-out test accuracy of the deployed model on each task it knows (0 to 1).");
+        _meter.CreateObservableGauge("became.task_agnostic.accuracy_ratio", TaskAgnosticAccuracy, "1", "Held-out accuracy of the deployed model without a task id, over every task's set (0 to 1; absent when it cannot answer without one).");
         _meter.CreateObservableGauge("became.deployed.merge_coefficient", MergeCoefficient, description: "Merge coefficient of the deployed version (absent when it did not merge: the first task, or a method without a merge).");
         _meter.CreateObservableGauge("became.training.samples_per_second", SamplesPerSecond, description: "Training throughput of the last learned task, per stage (training steps only, validation excluded).");
         _meter.CreateObservableGauge("became.mqtt.connected", () => connection.IsConnected ? 1 : 0, description: "1 while the broker connection is up.");
@@ -220,6 +221,9 @@ public sealed class AgentMetrics : IDisposable
         // Stored accuracies are percentages (two decimals); Prometheus wants ratios, without the division's last-bit noise.
         return (DeployedRecord()?.Accuracy ?? []).Select(a => new Measurement<double>(Math.Round(a.Value / 100, 6), new KeyValuePair<string, object?>("task", a.Key)));
     }
+
+    private IEnumerable<Measurement<double>> TaskAgnosticAccuracy() =>
+        DeployedRecord()?.TaskAgnosticAccuracy is { } percent ? [new Measurement<double>(Math.Round(percent / 100, 6))] : [];
 
     private IEnumerable<Measurement<double>> MergeCoefficient() =>
         DeployedRecord()?.MergeCoefficient is { } a ? [new Measurement<double>(a)] : [];

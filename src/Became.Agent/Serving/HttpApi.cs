@@ -132,6 +132,7 @@ public sealed class HttpApi(
                 memoryRanks = v.MemoryRanks,
                 trainingSeconds = v.TrainingSeconds,
                 accuracy = v.Accuracy,
+                taskAgnosticAccuracy = v.TaskAgnosticAccuracy,
                 sha256 = v.ModelBlob,
                 deployed = v.Version == current,
                 gateReason = v.GateReason,

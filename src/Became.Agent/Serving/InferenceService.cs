@@ -1,9 +1,12 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Became.Agent.Configuration;
 using Became.Agent.Deployment;
 using Became.Agent.Intake;
 using Became.Agent.Protocol;
+using Became.Core.Models;
 using Became.Core.Serialization;
+using Became.Core.TaskAgnostic;
 using Became.Protocol;
 using Microsoft.Extensions.Options;
 using static TorchSharp.torch;
@@ -11,12 +14,25 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace Became.Agent.Serving;
 
-/// <summary>Predictions of the deployed model for one task's head.</summary>
+/// <summary>Predictions of the deployed model: for one task's head, or without a task id for each input's predicted task.</summary>
 /// <param name="Version">The model version that answered.</param>
-/// <param name="TaskId">The task whose head was used.</param>
-/// <param name="Predictions">Predicted class per input.</param>
-/// <param name="Probabilities">Softmax probabilities per input.</param>
-public sealed record InferenceResult(int Version, string TaskId, long[] Predictions, float[][] Probabilities);
+/// <param name="TaskId">The task whose head was used; absent when the request named none.</param>
+/// <param name="Predictions">Predicted class per input (within its task).</param>
+/// <param name="Probabilities">Softmax probabilities per input, of the task's head.</param>
+public sealed record InferenceResult(
+    int Version,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? TaskId,
+    long[] Predictions,
+    float[][] Probabilities)
+{
+    /// <summary>Without a task id: the predicted task of each input.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string[]? Tasks { get; init; }
+
+    /// <summary>Without a task id: p(task | x) × the head's probability of the predicted class, per input.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double[]? Confidences { get; init; }
+}
 
 /// <summary>Runs inputs through the deployed model: scaled to [0,1] (uint8 / 255), normalised, forward, softmax.</summary>
 public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptions> options)
@@ -31,12 +47,13 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
     public InferenceResult Answer(ReadOnlyMemory<byte> payload)
     {
         var (taskId, inputs, count) = Parse(payload);
-        return Predict(taskId, inputs, count);
+        return taskId is null ? PredictWithoutTask(inputs, count) : Predict(taskId, inputs, count);
     }
 
     /// <summary>Parses a request: JSON <c>{"taskId": "...", "inputs": [[...]]}</c> with values in [0,1], or safetensors
-    /// with <c>x</c> (uint8 or float32, [N, ...]) and <c>__metadata__.taskId</c>.</summary>
-    public (string TaskId, float[] Inputs, int Count) Parse(ReadOnlyMemory<byte> payload)
+    /// with <c>x</c> (uint8 or float32, [N, ...]) and <c>__metadata__.taskId</c>; without a task id (null) the device
+    /// says which task each input belongs to.</summary>
+    public (string? TaskId, float[] Inputs, int Count) Parse(ReadOnlyMemory<byte> payload)
     {
         if (payload.Length > _options.Limits.MaxRequestBytes)
         {
@@ -56,7 +73,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
                 throw new RequestRejectedException(ErrorCodes.BadRequest, $"Invalid safetensors request: {e.Message}");
             }
 
-            string taskId = file.Metadata.GetValueOrDefault("taskId") ?? throw new RequestRejectedException(ErrorCodes.BadRequest, "The safetensors request needs __metadata__.taskId.");
+            string? taskId = file.Metadata.GetValueOrDefault("taskId");
             var x = file.Find("x") ?? throw new RequestRejectedException(ErrorCodes.BadRequest, "The safetensors request needs a tensor x.");
             if (x.Shape.Length < 2 || x.Shape.Skip(1).Aggregate(1L, (a, b) => a * b) != features)
             {
@@ -90,7 +107,9 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
                 throw new RequestRejectedException(ErrorCodes.BadRequest, "The request must be a JSON object {\"taskId\": \"...\", \"inputs\": [[...], ...]}.");
             }
 
-            string taskId = root.TryGetProperty("taskId", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : throw new RequestRejectedException(ErrorCodes.BadRequest, "The request needs \"taskId\".");
+            string? taskId = !root.TryGetProperty("taskId", out var t) || t.ValueKind == JsonValueKind.Null
+                ? null
+                : t.ValueKind == JsonValueKind.String ? t.GetString()! : throw new RequestRejectedException(ErrorCodes.BadRequest, "\"taskId\" must be a string (or absent, to ask which task each input belongs to).");
             if (!root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Array)
             {
                 throw new RequestRejectedException(ErrorCodes.BadRequest, "The request needs \"inputs\": [[...], ...].");
@@ -178,6 +197,66 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
         }
     }
 
+    /// <summary>The snapshot's network, when it can answer <paramref name="count"/> inputs.</summary>
+    private static IContinualNetwork ServingNetwork(DeployedSnapshot snapshot, int count)
+    {
+        var network = snapshot.Network ?? throw new RequestRejectedException(ErrorCodes.NoModel, "No model is deployed yet.");
+        if (count < network.MinimumBatch)
+        {
+            // AlexNet's batch norm normalises with the request's own statistics (as the reference does).
+            throw new RequestRejectedException(ErrorCodes.BadShape, $"The deployed network normalises with batch statistics: send at least {network.MinimumBatch} inputs; got {count}.");
+        }
+
+        return network;
+    }
+
+    /// <summary>The inputs as the network reads them: [N, features] on its device, normalised.</summary>
+    private Tensor Normalised(float[] inputs, int count, Device device) =>
+        tensor(inputs, [count, _options.Model.Features], device: device)
+            .sub_(_options.Model.NormalizationMean).div_(_options.Model.NormalizationStd);
+
+    /// <summary>Refuses a reply of more than Limits:MaxInferOutputs probabilities, before the forward pass.</summary>
+    private void CheckOutputs(int count, int classes, string what)
+    {
+        long outputs = (long)count * classes;
+        if (outputs > _options.Limits.MaxInferOutputs)
+        {
+            long most = _options.Limits.MaxInferOutputs / classes;
+            throw new RequestRejectedException(ErrorCodes.TooLarge,
+                $"{count} inputs x {classes} classes = {outputs} probabilities; Limits:MaxInferOutputs is {_options.Limits.MaxInferOutputs}" +
+                (most > 0 ? $": send at most {most} inputs per request {what}." : "."));
+        }
+    }
+
+    /// <summary>Predicts without a task id: each input's task from the version's class statistics (which task's
+    /// classes its features fit best), its class from that task's head.</summary>
+    public InferenceResult PredictWithoutTask(float[] inputs, int count)
+    {
+        CheckCount(count);
+        CheckValues(inputs);
+
+        using var lease = deployed.Acquire();
+        var snapshot = lease.Snapshot;
+        var network = ServingNetwork(snapshot, count);
+        var statistics = snapshot.ClassStatistics ?? throw new RequestRejectedException(ErrorCodes.NoTaskStatistics,
+            $"The deployed model (version {snapshot.Version}) keeps no class statistics for every task, so it cannot tell tasks apart: name the task with \"taskId\" (it knows: {string.Join(", ", snapshot.TaskIds)}).");
+        CheckOutputs(count, network.HeadClasses.Max(), "without a task id");
+
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var answers = TaskAgnosticInference.Answer(network, statistics, Normalised(inputs, count, network.Device));
+        if (!answers.All(a => double.IsFinite(a.Confidence) && Array.TrueForAll(a.Probabilities, float.IsFinite)))
+        {
+            throw new RequestRejectedException(ErrorCodes.NonFinite, $"The model (version {snapshot.Version}) gives non-finite probabilities for these inputs.");
+        }
+
+        return new InferenceResult(snapshot.Version, null, answers.Select(a => (long)a.Prediction).ToArray(), answers.Select(a => a.Probabilities).ToArray())
+        {
+            Tasks = answers.Select(a => snapshot.TaskIds[a.Task]).ToArray(),
+            Confidences = answers.Select(a => Math.Round(a.Confidence, 6)).ToArray(),
+        };
+    }
+
     /// <summary>Predicts with the head of <paramref name="taskId"/>.</summary>
     public InferenceResult Predict(string taskId, float[] inputs, int count)
     {
@@ -186,17 +265,7 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
 
         using var lease = deployed.Acquire();
         var snapshot = lease.Snapshot;
-        if (snapshot.Network is null)
-        {
-            throw new RequestRejectedException(ErrorCodes.NoModel, "No model is deployed yet.");
-        }
-
-        if (count < snapshot.Network.MinimumBatch)
-        {
-            // AlexNet's batch norm normalises with the request's own statistics (as the reference does).
-            throw new RequestRejectedException(ErrorCodes.BadShape, $"The deployed network normalises with batch statistics: send at least {snapshot.Network.MinimumBatch} inputs; got {count}.");
-        }
-
+        var network = ServingNetwork(snapshot, count);
         int head = IndexOf(snapshot.TaskIds, taskId);
         if (head < 0)
         {
@@ -204,23 +273,15 @@ public sealed class InferenceService(DeployedModel deployed, IOptions<AgentOptio
         }
 
         // Before the forward pass: the reply must stay small enough to build, send and carry.
-        int classes = snapshot.Network.HeadClasses[head];
-        long outputs = (long)count * classes;
-        if (outputs > _options.Limits.MaxInferOutputs)
-        {
-            long most = _options.Limits.MaxInferOutputs / classes;
-            throw new RequestRejectedException(ErrorCodes.TooLarge,
-                $"{count} inputs x {classes} classes = {outputs} probabilities; Limits:MaxInferOutputs is {_options.Limits.MaxInferOutputs}" +
-                (most > 0 ? $": send at most {most} inputs per request for task '{taskId}'." : "."));
-        }
+        int classes = network.HeadClasses[head];
+        CheckOutputs(count, classes, $"for task '{taskId}'");
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var x = tensor(inputs, [count, _options.Model.Features], device: snapshot.Network.Device)
-            .sub_(_options.Model.NormalizationMean).div_(_options.Model.NormalizationStd);
+        var x = Normalised(inputs, count, network.Device);
 
         // Read back on the CPU: data<T>() needs host memory.
-        var probabilities = F.softmax(snapshot.Network.Forward(x, head), 1).cpu();
+        var probabilities = F.softmax(network.Forward(x, head), 1).cpu();
         var flat = probabilities.data<float>().ToArray();
         if (!Array.TrueForAll(flat, float.IsFinite))
         {

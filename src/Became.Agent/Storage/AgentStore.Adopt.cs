@@ -21,7 +21,11 @@ public sealed record AdoptedVersion(
     string[] TaskIds,
     int[] MemoryRanks,
     Dictionary<string, double> Accuracy,
-    IReadOnlyList<AdoptedTask> Tasks);
+    IReadOnlyList<AdoptedTask> Tasks)
+{
+    /// <summary>Held-out accuracy without a task id over every task's set, or null when not measured.</summary>
+    public double? TaskAgnosticAccuracy { get; init; }
+}
 
 /// <summary>A task that comes with an adopted version: what intake would have recorded, and its held-out test set.</summary>
 public sealed record AdoptedTask(string Id, string? Name, int Classes, int Samples, double TestFraction, string PayloadSha256, int Head, string? TestBlob);
@@ -53,6 +57,7 @@ public sealed partial class AgentStore
                     TaskIds = adopted.TaskIds,
                     MemoryRanks = adopted.MemoryRanks,
                     Accuracy = adopted.Accuracy,
+                    TaskAgnosticAccuracy = adopted.TaskAgnosticAccuracy,
                     CreatedAt = DateTime.UtcNow,
                     GateReason = gateReason,
                     AdoptedFrom = adopted.From,

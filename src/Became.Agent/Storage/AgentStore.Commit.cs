@@ -25,7 +25,11 @@ public sealed record CommittedTask(
     double? MergeCoefficient,
     int[] MemoryRanks,
     Dictionary<string, double> Accuracy,
-    double TrainingSeconds);
+    double TrainingSeconds)
+{
+    /// <summary>Held-out accuracy without a task id over every task's set, or null when not measured.</summary>
+    public double? TaskAgnosticAccuracy { get; init; }
+}
 
 // Part of the class: the store's commit of a learned task and the moves of its deployed pointer.
 public sealed partial class AgentStore
@@ -61,6 +65,7 @@ public sealed partial class AgentStore
                     MergeCoefficient = committed.MergeCoefficient,
                     MemoryRanks = committed.MemoryRanks,
                     Accuracy = committed.Accuracy,
+                    TaskAgnosticAccuracy = committed.TaskAgnosticAccuracy,
                     TrainingSeconds = committed.TrainingSeconds,
                     CreatedAt = DateTime.UtcNow,
                     GateReason = gateReason,

@@ -112,6 +112,10 @@ public sealed class ModelVersionRecord
     /// <summary>Held-out accuracy (percent) of this version on every task learned so far.</summary>
     public Dictionary<string, double> Accuracy { get; set; } = [];
 
+    /// <summary>Held-out accuracy (percent) without a task id over every task's set; null when the version keeps no
+    /// class statistics for every task (made before they existed).</summary>
+    public double? TaskAgnosticAccuracy { get; set; }
+
     public double TrainingSeconds { get; set; }
 
     public DateTime CreatedAt { get; set; }

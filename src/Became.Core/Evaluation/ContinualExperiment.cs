@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Became.Core.Data;
 using Became.Core.Models;
+using Became.Core.TaskAgnostic;
 using Became.Core.Training;
 using static TorchSharp.torch;
 
@@ -72,6 +73,12 @@ public static class ContinualExperiment
             Evaluate(network, stream, i, accuracy);
         }
 
+        TaskAgnosticScores taskAgnostic;
+        using (learner.Phases.Start("task-agnostic evaluation"))
+        {
+            taskAgnostic = EvaluateTaskAgnostic(learner, stream);
+        }
+
         return new ContinualRunResult(
             method,
             seed,
@@ -84,7 +91,27 @@ public static class ContinualExperiment
         {
             Phases = learner.Phases.Seconds,
             PhaseCpuSeconds = learner.Phases.CpuSeconds,
+            TaskAgnostic = taskAgnostic,
         };
+    }
+
+    /// <summary>Task-agnostic answers over every task's test set: with the learner's statistics, the naive head
+    /// scores, and statistics recomputed at the final weights (how much the body's drift costs).</summary>
+    private static TaskAgnosticScores EvaluateTaskAgnostic(ContinualLearner learner, TaskStream stream)
+    {
+        var network = learner.Network;
+        var kept = TaskAgnosticInference.Evaluate(network, learner.ClassStatistics, stream.Tasks);
+        var softmax = TaskAgnosticInference.EvaluateByHeadConfidence(network, stream.Tasks, energy: false);
+        var energy = TaskAgnosticInference.EvaluateByHeadConfidence(network, stream.Tasks, energy: true);
+        using var recomputed = new ClassFeatureMemory(learner.ClassStatistics.Shrinkage);
+        foreach (var task in stream.Tasks)
+        {
+            using var features = TaskAgnosticInference.FeaturesOf(network, task.Train);
+            recomputed.AddTask(features, task.Train.Labels, task.Classes);
+        }
+
+        var fresh = TaskAgnosticInference.Evaluate(network, recomputed, stream.Tasks);
+        return new TaskAgnosticScores(kept.Accuracy, kept.TaskIdAccuracy, softmax.Accuracy, energy.Accuracy, fresh.Accuracy, fresh.TaskIdAccuracy);
     }
 
     /// <summary>Row <paramref name="row"/> of the accuracy matrix: tasks 0..row, the even ones on a second thread

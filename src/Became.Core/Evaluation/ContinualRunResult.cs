@@ -25,7 +25,27 @@ public sealed record ContinualRunResult(
     /// <summary>Process CPU seconds per phase (both cores), summed over tasks.</summary>
     public IReadOnlyList<KeyValuePair<string, double>> PhaseCpuSeconds { get; init; } = [];
 
+    /// <summary>Answers without a task id after the last task, or null when not measured.</summary>
+    public TaskAgnosticScores? TaskAgnostic { get; init; }
+
     public double Acc => Accuracy.Acc;
 
     public double Bwt => Accuracy.Bwt;
 }
+
+/// <summary>Answers without a task id over every task's test set after the last task, in percent: right means the
+/// predicted task and its class are both right.</summary>
+/// <param name="Accuracy">With the class statistics the learner kept (each taken when its task was learned).</param>
+/// <param name="TaskIdAccuracy">How often the predicted task was right.</param>
+/// <param name="MaxSoftmaxAccuracy">The naive way: the head with the largest max-softmax picks the task.</param>
+/// <param name="EnergyAccuracy">The naive way with energy: the head with the largest log-sum-exp of its logits.</param>
+/// <param name="RecomputedAccuracy">With statistics recomputed from every task's training data at the final weights
+/// (what they would be without drift; a bench-only oracle, the device keeps no old data).</param>
+/// <param name="RecomputedTaskIdAccuracy">Task-id accuracy with the recomputed statistics.</param>
+public sealed record TaskAgnosticScores(
+    double Accuracy,
+    double TaskIdAccuracy,
+    double MaxSoftmaxAccuracy,
+    double EnergyAccuracy,
+    double RecomputedAccuracy,
+    double RecomputedTaskIdAccuracy);

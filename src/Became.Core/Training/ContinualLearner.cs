@@ -3,6 +3,7 @@ using Became.Core.Data;
 using Became.Core.Merging;
 using Became.Core.Models;
 using Became.Core.Projection;
+using Became.Core.TaskAgnostic;
 using static TorchSharp.torch;
 
 namespace Became.Core.Training;
@@ -42,6 +43,7 @@ public sealed class ContinualLearner : IDisposable
         _trainer = new StageTrainer(options.Training);
         Memory = new GradientProjectionMemory(network.SharedLayers.Select(l => l.InputDimension).ToList(), options.Memory);
         Fisher = new FisherMemory(options.Gamma);
+        ClassStatistics = new ClassFeatureMemory();
         _generator = new Generator((ulong)seed);
         _plugins = [.. options.Method.CreatePlugins(options), .. extraPlugins];
     }
@@ -53,6 +55,9 @@ public sealed class ContinualLearner : IDisposable
     public GradientProjectionMemory Memory { get; }
 
     public FisherMemory Fisher { get; }
+
+    /// <summary>Each learned task's class statistics of the body's features, for answers without a task id.</summary>
+    public ClassFeatureMemory ClassStatistics { get; }
 
     /// <summary>Wall-clock seconds per phase over every task learned so far.</summary>
     public PhaseClock Phases { get; } = new();
@@ -83,6 +88,11 @@ public sealed class ContinualLearner : IDisposable
 
         cancellationToken.ThrowIfCancellationRequested();
         RunAfterTask(scope);
+        using (Phases.Start("statistics"))
+        {
+            AddClassStatistics(task);
+        }
+
         TasksLearned++;
         return new TaskOutcome(t, head, scope.MergeCoefficient, scope.MemoryRanks ?? [], stage1, stage2, clock.Elapsed.TotalSeconds);
     }
@@ -137,6 +147,23 @@ public sealed class ContinualLearner : IDisposable
         }
     }
 
+    /// <summary>The task's class statistics from its training data, taken with the weights the task ends with.</summary>
+    private void AddClassStatistics(ContinualTask task)
+    {
+        using var features = TaskAgnosticInference.FeaturesOf(Network, task.Train);
+
+        // Tasks learned before the statistics existed (a state saved by an older version) keep empty places, so
+        // task t stays at index t and is never predicted.
+        for (int missing = ClassStatistics.TaskCount; missing < TasksLearned; missing++)
+        {
+            using var none = features.narrow(0, 0, 0);
+            using var noLabels = task.Train.Labels.narrow(0, 0, 0);
+            ClassStatistics.AddTask(none, noLabels, Network.HeadClasses[missing]);
+        }
+
+        ClassStatistics.AddTask(features, task.Train.Labels, task.Classes);
+    }
+
     /// <summary>Each shared layer's representation matrix from a random sample of the data (in x n for a linear
     /// layer, in*k*k x n*positions for a convolution: <see cref="ConvRepresentation"/>); layer l uses the first
     /// <see cref="GpmOptions.SamplesFor"/> samples of one draw, as the reference does.</summary>
@@ -164,6 +191,7 @@ public sealed class ContinualLearner : IDisposable
 
         Memory.Dispose();
         Fisher.Dispose();
+        ClassStatistics.Dispose();
         _generator.Dispose();
     }
 }

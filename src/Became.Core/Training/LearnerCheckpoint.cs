@@ -6,7 +6,8 @@ namespace Became.Core.Training;
 /// <summary>
 /// Everything a learner needs to continue after a restart, as named tensors: the network's parameters
 /// and buffers (<c>model.*</c>, PyTorch names), each layer's memory basis (<c>memory.{l}</c>) and, with SGP, its importances
-/// (<c>importance.{l}</c>), and the accumulated Fisher (<c>fisher.*</c>). Head class counts travel beside it (they shape the network).
+/// (<c>importance.{l}</c>), the accumulated Fisher (<c>fisher.*</c>) and the class statistics for answers without a task id
+/// (<c>classes.*</c>, <see cref="TaskAgnostic.ClassFeatureMemory"/>; absent in states saved before they existed). Head class counts travel beside it (they shape the network).
 /// </summary>
 public static class LearnerCheckpoint
 {
@@ -41,6 +42,11 @@ public static class LearnerCheckpoint
         foreach (var (name, value) in learner.Fisher.Values)
         {
             state[FisherPrefix + name] = Copy(value);
+        }
+
+        foreach (var (name, value) in learner.ClassStatistics.Export())
+        {
+            state[name] = value;
         }
 
         return state;
@@ -80,6 +86,7 @@ public static class LearnerCheckpoint
         learner.Fisher.Load(state
             .Where(kv => kv.Key.StartsWith(FisherPrefix, StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key[FisherPrefix.Length..], kv => kv.Value.detach().to(device).clone().DetachFromDisposeScope()));
+        learner.ClassStatistics.Import(state);
         learner.TasksLearned = headClasses.Count;
     }
 

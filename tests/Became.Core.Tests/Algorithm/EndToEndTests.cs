@@ -60,6 +60,21 @@ public sealed class EndToEndTests(FashionMnistFixture data, EndToEndTests.Runs r
     }
 
     [Fact]
+    public void Permuted_tasks_are_told_apart_without_a_task_id()
+    {
+        // Each permutation scrambles the pixels its own way, so the class statistics of the body's features tell
+        // the tasks apart far better than chance (25 %). Measured, seed 0: GPM 95.70 % task id (73.82 % task and
+        // class), BECAME 98.74 % (77.83 %) over the 4 test sets.
+        var results = runs.Get(data.Dataset);
+
+        Assert.All(new[] { results.Gpm, results.Became }, r =>
+        {
+            Assert.NotNull(r.TaskAgnostic);
+            Assert.True(r.TaskAgnostic.TaskIdAccuracy > 92, $"{r.Method} task-id accuracy {r.TaskAgnostic.TaskIdAccuracy:F2}");
+        });
+    }
+
+    [Fact]
     public void The_same_seed_gives_the_same_run()
     {
         var first = runs.Get(data.Dataset).Became;

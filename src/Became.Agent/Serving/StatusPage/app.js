@@ -237,7 +237,7 @@ function renderVersions() {
   table.replaceChildren();
   const head = el('thead');
   const hr = el('tr');
-  for (const [name, cls] of [['Version'], ['Task'], ['Accuracy', 'num'], ['Verdict'], ['Created', 'wide'], ['']]) hr.append(el('th', name, cls));
+  for (const [name, cls] of [['Version'], ['Task'], ['Accuracy', 'num'], ['Without task id', 'num'], ['Verdict'], ['Created', 'wide'], ['']]) hr.append(el('th', name, cls));
   head.append(hr);
   table.append(head);
   const body = el('tbody');
@@ -250,6 +250,7 @@ function renderVersions() {
     if (task && task.name && task.name !== m.taskId) taskCell.append(el('span', m.taskId, 'task-id'));
     row.append(taskCell);
     row.append(el('td', m.accuracy && typeof m.accuracy[m.taskId] === 'number' ? fixed(m.accuracy[m.taskId], 1) + ' %' : '–', 'num'));
+    row.append(el('td', typeof m.taskAgnosticAccuracy === 'number' ? fixed(m.taskAgnosticAccuracy, 1) + ' %' : '–', 'num'));
     const [kind, reason] = verdict(m);
     const cell = el('td');
     cell.append(el('span', kind, 'badge ' + kind));

@@ -3,6 +3,7 @@ using Became.Core;
 using Became.Core.Merging;
 using Became.Core.Models;
 using Became.Core.Projection;
+using Became.Core.TaskAgnostic;
 using Became.Core.Training;
 
 namespace Became.Bench;
@@ -21,6 +22,7 @@ internal sealed class BenchCommandLine
     private readonly Option<int> _fisherBatch = new Option<int>("--fisher-batch") { Description = "batch of the batch Fisher (default: --batch-size)", HelpName = "N" }.AtLeast(1);
     private readonly Option<string> _projectionSite = new Option<string>("--projection-site") { Description = "project layer inputs in the forward pass (inputs, default: same gradients, less work) or gradients after backward (the reference's path)" }.AcceptOnlyFromAmong("inputs", "gradients");
     private readonly Option<string> _model = new("--model") { Description = "network: the multi-head MLP (mlp, default), the paper's AlexNet, GPM's reduced ResNet-18 or Adam-NSCL's PreAct ResNet-18, each with width multiplier W (default 1; e.g. alexnet:0.25, resnet18:0.5)", HelpName = "mlp|alexnet[:W]|resnet18[:W]|preact-resnet18[:W]", DefaultValueFactory = _ => "mlp" };
+    private readonly Option<string> _taskFeatures = new("--task-features") { Description = "what the class statistics for answers without a task id are of: body (the body's features, default) or input[:M] (a fixed random ReLU expansion of the input, M default 2000)", HelpName = "body|input[:M]" };
     private readonly Option<string> _projection = new Option<string>("--projection") { Description = $"stage-1 base method: {string.Join("; ", ProjectionKind.All.Select(k => $"{k.Name} ({k.Description})"))} (default gpm)" }.AcceptOnlyFromAmong([.. ProjectionKind.All.Select(k => k.Name)]);
     private readonly Option<double> _sgpScale = new Option<double>("--sgp-scale") { Description = "SGP's scale s in lambda = (s+1)σ/(sσ + max σ) (default 10)", HelpName = "X" }.Positive();
     private readonly Option<string> _hidden = new("--hidden") { Description = "MLP hidden widths (default 100,100)", HelpName = "LIST" };
@@ -53,8 +55,20 @@ internal sealed class BenchCommandLine
         {
             _stream, _methods, _seeds, _epochs, _batchSize, _lr, _fisher, _fisherLabels, _fisherBatch, _projectionSite, _model, _projection,
             _sgpScale, _hidden, _thresholds, _thresholdIncrement, _memorySamples, _layerSamples, _trainPerTask, _inputShape, _tasks, _threads, _device,
-            _data, _json, _plot, _reference, _initialWeights,
+            _data, _json, _plot, _reference, _initialWeights, _taskFeatures,
         };
+    }
+
+    private static TaskFeatures ParseTaskFeatures(string text)
+    {
+        try
+        {
+            return TaskFeatures.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"--task-features: {e.Message}");
+        }
     }
 
     // C,H,W of at least one channel and 28 x 28 (the images are padded, never cut), for a network that takes images.
@@ -107,6 +121,7 @@ internal sealed class BenchCommandLine
         if (parsed.GetValue(_thresholds) is string thresholds) o = o with { Thresholds = BenchOptions.List("--thresholds", thresholds, s => BenchOptions.Double("--thresholds", s)) };
         if (incrementGiven) o = o with { ThresholdIncrement = parsed.GetValue(_thresholdIncrement) };
         if (parsed.GetValue(_projection) is string projection) o = o with { Projection = ProjectionKind.Parse(projection) };
+        if (parsed.GetValue(_taskFeatures) is string taskFeatures) o = o with { TaskFeatures = ParseTaskFeatures(taskFeatures) };
         if (Given(_sgpScale)) o = o with { SgpScale = parsed.GetValue(_sgpScale) };
         if (parsed.GetValue(_layerSamples) is string layerSamples) o = o with { LayerSamples = BenchOptions.List("--layer-samples", layerSamples, s => BenchOptions.Int("--layer-samples", s, 1)) };
         if (Given(_memorySamples)) o = o with { MemorySamples = parsed.GetValue(_memorySamples) };

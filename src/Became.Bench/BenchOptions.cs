@@ -4,6 +4,7 @@ using Became.Core.Data;
 using Became.Core.Merging;
 using Became.Core.Models;
 using Became.Core.Projection;
+using Became.Core.TaskAgnostic;
 using Became.Core.Training;
 
 namespace Became.Bench;
@@ -32,6 +33,9 @@ public sealed record BenchOptions
     public ModelSpec Model { get; init; } = ModelSpec.Mlp(ReferenceProtocol.Mlp.HiddenSizes);
 
     public ProjectionKind Projection { get; init; } = ProjectionKind.Gpm;
+
+    /// <summary>What the class statistics for answers without a task id are taken of.</summary>
+    public TaskFeatures TaskFeatures { get; init; } = TaskFeatures.Body;
 
     public double SgpScale { get; init; } = ReferenceProtocol.SgpScale;
 
@@ -98,6 +102,7 @@ public sealed record BenchOptions
             ScaleCoefficient = SgpScale,
         },
         ProjectionSite = ProjectionSite,
+        TaskFeatures = TaskFeatures,
         Fisher = new FisherOptions(Fisher, FisherLabels, FisherBatchSize ?? Training.BatchSize),
     };
 

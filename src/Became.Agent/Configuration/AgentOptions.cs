@@ -195,6 +195,10 @@ public sealed class TrainingDefaults
     /// <summary>libtorch threads for evaluation, Fisher and SVD.</summary>
     public int Threads { get; set; } = 2;
 
+    /// <summary>What the class statistics for answers without a task id are of: body, input or input:M
+    /// (<see cref="Became.Core.TaskAgnostic.TaskFeatures"/>).</summary>
+    public string TaskFeatures { get; set; } = "body";
+
     public LearnerOptions ToLearnerOptions(ModelOptions model) => new()
     {
         Method = ContinualMethod.Parse(Method),
@@ -209,6 +213,7 @@ public sealed class TrainingDefaults
             ScaleCoefficient = SgpScale,
         },
         Fisher = new FisherOptions(Fisher == "batch" ? FisherEstimator.Batch : FisherEstimator.Exact, FisherLabels.Predicted, BatchSize),
+        TaskFeatures = Became.Core.TaskAgnostic.TaskFeatures.Parse(TaskFeatures),
     };
 }
 

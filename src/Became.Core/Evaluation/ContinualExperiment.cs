@@ -100,18 +100,19 @@ public static class ContinualExperiment
     private static TaskAgnosticScores EvaluateTaskAgnostic(ContinualLearner learner, TaskStream stream)
     {
         var network = learner.Network;
-        var kept = TaskAgnosticInference.Evaluate(network, learner.ClassStatistics, stream.Tasks);
+        var keptScores = TaskAgnosticInference.Evaluate(network, learner.ClassStatistics, stream.Tasks);
         var softmax = TaskAgnosticInference.EvaluateByHeadConfidence(network, stream.Tasks, energy: false);
         var energy = TaskAgnosticInference.EvaluateByHeadConfidence(network, stream.Tasks, energy: true);
-        using var recomputed = new ClassFeatureMemory(learner.ClassStatistics.Shrinkage);
+        var kept = learner.ClassStatistics;
+        using var recomputed = new ClassFeatureMemory(kept.Shrinkage, kept.Features, kept.ExpansionSeed);
         foreach (var task in stream.Tasks)
         {
-            using var features = TaskAgnosticInference.FeaturesOf(network, task.Train);
+            using var features = TaskAgnosticInference.StatisticsFeaturesOf(network, recomputed, task.Train);
             recomputed.AddTask(features, task.Train.Labels, task.Classes);
         }
 
         var fresh = TaskAgnosticInference.Evaluate(network, recomputed, stream.Tasks);
-        return new TaskAgnosticScores(kept.Accuracy, kept.TaskIdAccuracy, softmax.Accuracy, energy.Accuracy, fresh.Accuracy, fresh.TaskIdAccuracy);
+        return new TaskAgnosticScores(keptScores.Accuracy, keptScores.TaskIdAccuracy, softmax.Accuracy, energy.Accuracy, fresh.Accuracy, fresh.TaskIdAccuracy);
     }
 
     /// <summary>Row <paramref name="row"/> of the accuracy matrix: tasks 0..row, the even ones on a second thread

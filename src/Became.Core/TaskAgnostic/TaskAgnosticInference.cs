@@ -63,6 +63,27 @@ public static class TaskAgnosticInference
         }
     }
 
+    /// <summary>What <paramref name="memory"/>'s statistics are taken of (<see cref="ClassFeatureMemory.StatisticsFeatures"/>)
+    /// for every input of <paramref name="data"/>, in the network's evaluation batches (the caller disposes them).</summary>
+    public static Tensor StatisticsFeaturesOf(IContinualNetwork network, ClassFeatureMemory memory, LabelledSet data)
+    {
+        if (memory.Features.ExpansionWidth == 0)
+        {
+            return FeaturesOf(network, data);
+        }
+
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var parts = BatchRanges.Of(data.Count, 1000)
+            .Select(r =>
+            {
+                var batch = data.Inputs.narrow(0, r.Start, r.Length);
+                return memory.StatisticsFeatures(batch, batch);
+            })
+            .ToArray();
+        return (parts.Length == 0 ? memory.StatisticsFeatures(data.Inputs, data.Inputs) : cat(parts, 0)).MoveToOuterDisposeScope();
+    }
+
     /// <summary>The naive way, for comparison: the task whose head is most confident (largest max-softmax, or with
     /// <paramref name="energy"/> the largest log-sum-exp of its logits) and that head's class.</summary>
     public static (double Accuracy, double TaskIdAccuracy) EvaluateByHeadConfidence(IContinualNetwork network, IReadOnlyList<ContinualTask> tasks, bool energy) =>
@@ -106,7 +127,7 @@ public static class TaskAgnosticInference
         {
             var features = network.Features(inputs);
             n = (int)features.shape[0];
-            scores = discriminant.ClassScores(features).cpu().data<float>().ToArray();
+            scores = discriminant.ClassScores(memory.StatisticsFeatures(inputs, features)).cpu().data<float>().ToArray();
             logits = cat(Enumerable.Range(0, classes.Count).Select(h => network.HeadLogits(features, h)).ToArray(), 1).cpu().data<float>().ToArray();
         }
 

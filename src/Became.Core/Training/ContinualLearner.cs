@@ -43,7 +43,7 @@ public sealed class ContinualLearner : IDisposable
         _trainer = new StageTrainer(options.Training);
         Memory = new GradientProjectionMemory(network.SharedLayers.Select(l => l.InputDimension).ToList(), options.Memory);
         Fisher = new FisherMemory(options.Gamma);
-        ClassStatistics = new ClassFeatureMemory();
+        ClassStatistics = new ClassFeatureMemory(features: options.TaskFeatures, expansionSeed: seed);
         _generator = new Generator((ulong)seed);
         _plugins = [.. options.Method.CreatePlugins(options), .. extraPlugins];
     }
@@ -150,7 +150,7 @@ public sealed class ContinualLearner : IDisposable
     /// <summary>The task's class statistics from its training data, taken with the weights the task ends with.</summary>
     private void AddClassStatistics(ContinualTask task)
     {
-        using var features = TaskAgnosticInference.FeaturesOf(Network, task.Train);
+        using var features = TaskAgnosticInference.StatisticsFeaturesOf(Network, ClassStatistics, task.Train);
 
         // Tasks learned before the statistics existed (a state saved by an older version) keep empty places, so
         // task t stays at index t and is never predicted.

@@ -18,6 +18,9 @@ public sealed record LearnerOptions
     /// gradients for networks that cannot project inputs.</summary>
     public ProjectionSite ProjectionSite { get; init; } = ProjectionSite.Inputs;
 
+    /// <summary>What the class statistics for answers without a task id are taken of.</summary>
+    public TaskAgnostic.TaskFeatures TaskFeatures { get; init; } = TaskAgnostic.TaskFeatures.Body;
+
     /// <summary>Decay of the accumulated Fisher: F_old &lt;- F_t + gamma F_old.</summary>
     public double Gamma { get; init; } = 1.0;
 }

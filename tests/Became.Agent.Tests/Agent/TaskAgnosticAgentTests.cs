@@ -56,7 +56,9 @@ public sealed class TaskAgnosticAgentTests(Xunit.Abstractions.ITestOutputHelper 
     [Fact]
     public async Task The_answers_without_a_task_id_survive_a_restart_a_rollback_and_an_adoption()
     {
-        await using var agent = await AgentHarness.StartAsync();
+        // With the input expansion, whose weights come back from the seed in the state (the peer's own setting is
+        // the default, body: an adopted state keeps its kind).
+        await using var agent = await AgentHarness.StartAsync(extraArgs: ["--Training:TaskFeatures=input:500"]);
         await LearnThreeTasksAsync(agent);
         var (request, _, _) = HeldOut(perTask: 10);
         string before = Answers(await MqttRequest.SendAsync(agent, "infer", request));

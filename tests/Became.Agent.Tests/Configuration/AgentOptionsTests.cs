@@ -46,6 +46,16 @@ public sealed class AgentOptionsTests
     }
 
     [Fact]
+    public void Task_features_are_body_by_default_and_an_unknown_kind_fails_at_start_up()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => Resolve("--Training:TaskFeatures=pixels"));
+
+        Assert.Equal(0, Resolve().Training.ToLearnerOptions(Resolve().Model).TaskFeatures.ExpansionWidth);
+        Assert.Equal(500, Resolve("--Training:TaskFeatures=input:500").Training.ToLearnerOptions(Resolve().Model).TaskFeatures.ExpansionWidth);
+        Assert.Contains(error.Failures, f => f.Contains("Training:TaskFeatures", StringComparison.Ordinal) && f.Contains("input:M", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Broker_TLS_files_are_checked_at_start_up_with_messages_naming_them()
     {
         var error = Assert.Throws<OptionsValidationException>(() => Resolve(

@@ -147,4 +147,60 @@ public sealed class ClassFeatureMemoryTests
         probeTasks = cat([zeros(50, dtype: int64), ones(50, dtype: int64)], 0);
         return memory;
     }
+
+    [Theory]
+    [InlineData("body", 0)]
+    [InlineData("input", TaskFeatures.DefaultExpansion)]
+    [InlineData("Input:500", 500)]
+    public void Task_features_parse_from_their_names(string text, int width)
+    {
+        Assert.Equal(width, TaskFeatures.Parse(text).ExpansionWidth);
+    }
+
+    [Theory]
+    [InlineData("pixels")]
+    [InlineData("input:0")]
+    [InlineData("input:-3")]
+    [InlineData("input:99999")]
+    public void Unknown_task_features_are_refused_naming_the_forms(string text)
+    {
+        var error = Assert.Throws<FormatException>(() => TaskFeatures.Parse(text));
+
+        Assert.Contains("input:M", error.Message);
+    }
+
+    [Fact]
+    public void An_input_expansion_comes_back_from_its_state_with_the_same_weights()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(5);
+        using var memory = new ClassFeatureMemory(features: new TaskFeatures(64), expansionSeed: 42);
+        var inputs = randn(30, 1, 4, 4);
+        memory.AddTask(memory.StatisticsFeatures(inputs, inputs), randint(0, 2, [30]), 2);
+        using var copy = new ClassFeatureMemory();
+
+        copy.Import(memory.Export());
+
+        Assert.Equal(64, copy.Features.ExpansionWidth);
+        Assert.Equal(42, copy.ExpansionSeed);
+        Assert.Equal(ClassFeatureMemory.DefaultExpansionShrinkage, copy.Shrinkage);
+        Assert.True(copy.StatisticsFeatures(inputs, inputs).allclose(memory.StatisticsFeatures(inputs, inputs), rtol: 0, atol: 0));
+        Assert.True(copy.Discriminant(CPU).ClassScores(copy.StatisticsFeatures(inputs, inputs)).allclose(memory.Discriminant(CPU).ClassScores(memory.StatisticsFeatures(inputs, inputs)), rtol: 0, atol: 0));
+    }
+
+    [Fact]
+    public void An_expansion_that_does_not_fit_the_scatter_is_refused()
+    {
+        using var scope = NewDisposeScope();
+        using var memory = new ClassFeatureMemory(features: new TaskFeatures(16), expansionSeed: 1);
+        var inputs = randn(10, 8);
+        memory.AddTask(memory.StatisticsFeatures(inputs, inputs), randint(0, 2, [10]), 2);
+        var state = memory.Export();
+        state["classes.expansion"] = tensor(new long[] { 32, 1 });
+        using var copy = new ClassFeatureMemory();
+
+        var error = Assert.Throws<InvalidDataException>(() => copy.Import(state));
+
+        Assert.Contains("classes.expansion", error.Message);
+    }
 }

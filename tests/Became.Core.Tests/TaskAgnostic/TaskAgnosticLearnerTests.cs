@@ -99,15 +99,36 @@ public sealed class TaskAgnosticLearnerTests(FashionMnistFixture data) : IDispos
         Assert.All(TaskAgnosticInference.Answer(restored.Network, restored.ClassStatistics, probe), a => Assert.Equal(2, a.Task));
     }
 
+    [Fact]
+    public void Statistics_of_the_input_expansion_do_not_drift_when_later_tasks_change_the_body()
+    {
+        // The expansion reads the input, not the body: after three tasks the statistics kept from task 0 equal
+        // those taken again, whatever the later tasks did to the weights.
+        using var scope = NewDisposeScope();
+        using var learner = Learn(tasks: 3, new TaskFeatures(256));
+        using var again = new ClassFeatureMemory(features: new TaskFeatures(256), expansionSeed: 0);
+        foreach (var task in _stream.Tasks.Take(3))
+        {
+            using var features = TaskAgnosticInference.StatisticsFeaturesOf(learner.Network, again, task.Train);
+            again.AddTask(features, task.Train.Labels, task.Classes);
+        }
+
+        var kept = learner.ClassStatistics.Export();
+        foreach (var (name, value) in again.Export())
+        {
+            Assert.True(value.allclose(kept[name], rtol: 1e-9, atol: 1e-9), name);
+        }
+    }
+
     public void Dispose()
     {
         _networks.ForEach(n => n.Dispose());
         _stream.Dispose();
     }
 
-    private ContinualLearner Learn(int tasks)
+    private ContinualLearner Learn(int tasks, TaskFeatures? features = null)
     {
-        var learner = NewLearner();
+        var learner = NewLearner(features);
         using var threads = SingleThread();
         for (int t = 0; t < tasks; t++)
         {
@@ -118,11 +139,11 @@ public sealed class TaskAgnosticLearnerTests(FashionMnistFixture data) : IDispos
     }
 
     /// <summary>A GPM learner on a fresh MLP (the test disposes the network; the caller the learner).</summary>
-    private ContinualLearner NewLearner()
+    private ContinualLearner NewLearner(TaskFeatures? features = null)
     {
         var network = ModelSpec.Mlp([100, 100]).Create([784], CPU, seed: 0);
         _networks.Add(network);
-        var options = new LearnerOptions { Method = ContinualMethod.Gpm, Training = new TrainingOptions { Epochs = 1, LearningRate = 0.05 } };
+        var options = new LearnerOptions { Method = ContinualMethod.Gpm, Training = new TrainingOptions { Epochs = 1, LearningRate = 0.05 }, TaskFeatures = features ?? TaskFeatures.Body };
         return new ContinualLearner(network, options, seed: 0);
     }
 }

@@ -3,15 +3,16 @@
 # teaches it split-fmnist tasks 0-2 (2,000 images each, 1 epoch), then sends the same Fashion-MNIST test images
 # over HTTP with `became bench-infer --request`, alternating a request naming the task and one without (the device
 # picks the task), at batch 1 and 32, and prints requests/s and p50/p99 latency of each.
-#   bench/task-agnostic/latency.sh [--rate 50] [--seconds 10] [--rounds 2]
+#   bench/task-agnostic/latency.sh [--rate 50] [--seconds 10] [--rounds 2] [--task-features body|input[:M]]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rate=50; seconds=10; rounds=2
+rate=50; seconds=10; rounds=2; features=body
 while [ $# -gt 0 ]; do
   case "$1" in
     --rate) rate="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
+    --task-features) features="$2"; shift 2 ;;
     *) echo "latency.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -25,7 +26,7 @@ agent=
 cleanup() { [ -n "$agent" ] && kill -TERM "$agent" 2>/dev/null && wait "$agent" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 "$became" run --device-id lat --data-dir "$work" --embedded-port "$mqtt" --http-urls "http://127.0.0.1:$http" \
-  --HttpToken="$token" --epochs 1 >"$work/agent.log" 2>&1 &
+  --HttpToken="$token" --epochs 1 --Training:TaskFeatures="$features" >"$work/agent.log" 2>&1 &
 agent=$!
 deployed() { curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$http/models" | /usr/bin/python3 -c 'import json,sys; sys.exit(0 if any(m["deployed"] and len(m["tasks"]) == 3 for m in json.load(sys.stdin)) else 1)'; }
 for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$http/healthz" && break; sleep 0.2; done

@@ -59,18 +59,6 @@ internal sealed class BenchCommandLine
         };
     }
 
-    private static TaskFeatures ParseTaskFeatures(string text)
-    {
-        try
-        {
-            return TaskFeatures.Parse(text);
-        }
-        catch (FormatException e)
-        {
-            throw new ArgumentException($"--task-features: {e.Message}");
-        }
-    }
-
     // C,H,W of at least one channel and 28 x 28 (the images are padded, never cut), for a network that takes images.
     private static long[] ReadInputShape(string text, ModelSpec spec)
     {
@@ -121,7 +109,7 @@ internal sealed class BenchCommandLine
         if (parsed.GetValue(_thresholds) is string thresholds) o = o with { Thresholds = BenchOptions.List("--thresholds", thresholds, s => BenchOptions.Double("--thresholds", s)) };
         if (incrementGiven) o = o with { ThresholdIncrement = parsed.GetValue(_thresholdIncrement) };
         if (parsed.GetValue(_projection) is string projection) o = o with { Projection = ProjectionKind.Parse(projection) };
-        if (parsed.GetValue(_taskFeatures) is string taskFeatures) o = o with { TaskFeatures = ParseTaskFeatures(taskFeatures) };
+        if (parsed.GetValue(_taskFeatures) is string taskFeatures) o = o with { TaskFeatures = TaskFeatures.TryParse(taskFeatures, out string? problem) ?? throw new ArgumentException($"--task-features: {problem}") };
         if (Given(_sgpScale)) o = o with { SgpScale = parsed.GetValue(_sgpScale) };
         if (parsed.GetValue(_layerSamples) is string layerSamples) o = o with { LayerSamples = BenchOptions.List("--layer-samples", layerSamples, s => BenchOptions.Int("--layer-samples", s, 1)) };
         if (Given(_memorySamples)) o = o with { MemorySamples = parsed.GetValue(_memorySamples) };

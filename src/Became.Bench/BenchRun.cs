@@ -26,7 +26,7 @@ public sealed record BenchRun(
     double Stage2SamplesPerSecond)
 {
     /// <summary>Answers without a task id after the last task; null in reports written before they were measured.</summary>
-    public BenchTaskAgnostic? TaskAgnostic { get; init; }
+    public TaskAgnosticScores? TaskAgnostic { get; init; }
 
     /// <summary>The report's view of a run: accuracies to 3 decimals, coefficients to 4, seconds to 2, throughput to 1.</summary>
     public static BenchRun From(ContinualRunResult result)
@@ -44,32 +44,13 @@ public sealed record BenchRun(
             BenchRounding.Throughput(result.Stage1SamplesPerSecond),
             BenchRounding.Throughput(result.Stage2SamplesPerSecond))
         {
-            TaskAgnostic = result.TaskAgnostic is { } scores ? BenchTaskAgnostic.From(scores) : null,
+            TaskAgnostic = result.TaskAgnostic is { } s ? new TaskAgnosticScores(
+                BenchRounding.Percent(s.Accuracy),
+                BenchRounding.Percent(s.TaskIdAccuracy),
+                BenchRounding.Percent(s.MaxSoftmaxAccuracy),
+                BenchRounding.Percent(s.EnergyAccuracy),
+                BenchRounding.Percent(s.RecomputedAccuracy),
+                BenchRounding.Percent(s.RecomputedTaskIdAccuracy)) : null,
         };
     }
-}
-
-/// <summary>A run's answers without a task id over every task's test set, percent (<see cref="TaskAgnosticScores"/>).</summary>
-/// <param name="Accuracy">Predicted task and class both right, with the statistics the learner kept.</param>
-/// <param name="TaskIdAccuracy">Predicted task right.</param>
-/// <param name="MaxSoftmaxAccuracy">The naive way: the most confident head (max-softmax) picks the task.</param>
-/// <param name="EnergyAccuracy">The naive way by energy (log-sum-exp of a head's logits).</param>
-/// <param name="RecomputedAccuracy">With statistics recomputed at the final weights from every task's training data (no drift).</param>
-/// <param name="RecomputedTaskIdAccuracy">Task-id accuracy with the recomputed statistics.</param>
-public sealed record BenchTaskAgnostic(
-    double Accuracy,
-    double TaskIdAccuracy,
-    double MaxSoftmaxAccuracy,
-    double EnergyAccuracy,
-    double RecomputedAccuracy,
-    double RecomputedTaskIdAccuracy)
-{
-    /// <summary>The report's view: percentages to 3 decimals.</summary>
-    public static BenchTaskAgnostic From(TaskAgnosticScores s) => new(
-        BenchRounding.Percent(s.Accuracy),
-        BenchRounding.Percent(s.TaskIdAccuracy),
-        BenchRounding.Percent(s.MaxSoftmaxAccuracy),
-        BenchRounding.Percent(s.EnergyAccuracy),
-        BenchRounding.Percent(s.RecomputedAccuracy),
-        BenchRounding.Percent(s.RecomputedTaskIdAccuracy));
 }

@@ -44,7 +44,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         Check(options.Model.NormalizationStd > 0 && double.IsFinite(options.Model.NormalizationStd), "Model:NormalizationStd must be a positive number.");
         Check(double.IsFinite(options.Model.NormalizationMean), "Model:NormalizationMean must be a number.");
         Check(ContinualMethod.All.Any(m => m.Name == options.Training.Method), $"Training:Method '{options.Training.Method}' is not one of {string.Join(", ", ContinualMethod.All.Select(m => m.Name))}.");
-        Check(TaskFeaturesProblem(options.Training.TaskFeatures) is null, $"Training:TaskFeatures {TaskFeaturesProblem(options.Training.TaskFeatures)}");
+        Check(Became.Core.TaskAgnostic.TaskFeatures.TryParse(options.Training.TaskFeatures, out string? taskFeaturesProblem) is not null, $"Training:TaskFeatures {taskFeaturesProblem}");
         Check(options.Training.Epochs >= 1, "Training:Epochs must be at least 1.");
         Check(options.Training.BatchSize >= 1, "Training:BatchSize must be at least 1.");
         Check(options.Training.LearningRate > 0 && double.IsFinite(options.Training.LearningRate), "Training:LearningRate must be a positive number.");
@@ -88,19 +88,6 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
     }
 
     // Kestrel also takes the wildcard hosts * and + (every address); Uri does not, so they are checked as localhost.
-    private static string? TaskFeaturesProblem(string? value)
-    {
-        try
-        {
-            Became.Core.TaskAgnostic.TaskFeatures.Parse(value ?? string.Empty);
-            return null;
-        }
-        catch (FormatException e)
-        {
-            return e.Message;
-        }
-    }
-
     private static bool IsHttpUrl(string url)
     {
         string checkable = url.Replace("://*", "://localhost", StringComparison.Ordinal).Replace("://+", "://localhost", StringComparison.Ordinal);

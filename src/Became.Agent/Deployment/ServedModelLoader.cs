@@ -30,8 +30,8 @@ public sealed class ServedModelLoader(AgentStore store, DeployedModel deployed, 
         store.Blobs.Get(version.StateBlob);
     }
 
-    /// <summary>Builds <paramref name="version"/>'s network from its model file (its files checked first) and serves it;
-    /// null serves nothing.</summary>
+    /// <summary>Builds <paramref name="version"/>'s network from its model file and serves it with the state file's class
+    /// statistics (each file checked against its sha256 as it is read); null serves nothing.</summary>
     public void Serve(ModelVersionRecord? version)
     {
         if (version is null)
@@ -40,7 +40,6 @@ public sealed class ServedModelLoader(AgentStore store, DeployedModel deployed, 
             return;
         }
 
-        store.Blobs.Get(version.StateBlob);
         var network = _options.Model.CreateNetwork(device.Device, _options.Training.Seed + version.Version);
         try
         {

@@ -32,14 +32,63 @@ public sealed class LinearDiscriminant : IDisposable
     /// <summary>Every class's discriminant g [N, K] for features [N, d], classes in task order (task 0's first).</summary>
     public Tensor ClassScores(Tensor features) => features.to(float32).matmul(_weight.t()).add_(_bias);
 
-    /// <summary>p(task | x) [N, T]: the class posteriors summed over each task's classes.</summary>
+    /// <summary>p(task | x) [N, T] on the CPU: the class posteriors summed over each task's classes.</summary>
     public Tensor TaskProbabilities(Tensor features)
     {
         using var scope = NewDisposeScope();
-        using var posteriors = ClassScores(features).softmax(1);
-        var tasks = zeros(posteriors.shape[0], TaskClasses.Count, dtype: float32, device: Device)
-            .index_add_(1, _classTask, posteriors, 1);
-        return tasks.MoveToOuterDisposeScope();
+        using var noGrad = no_grad();
+        var scores = ClassScores(features).cpu();
+        int n = (int)scores.shape[0];
+        var probabilities = new float[n * TaskClasses.Count];
+        var offsets = Offsets(TaskClasses);
+        for (int i = 0; i < n; i++)
+        {
+            TaskPosteriors(scores[i].data<float>().ToArray(), TaskClasses, offsets, probabilities.AsSpan(i * TaskClasses.Count, TaskClasses.Count));
+        }
+
+        return tensor(probabilities, [n, TaskClasses.Count]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The first column of each task's classes among all K.</summary>
+    internal static int[] Offsets(IReadOnlyList<int> classes)
+    {
+        var offsets = new int[classes.Count];
+        for (int t = 1; t < classes.Count; t++)
+        {
+            offsets[t] = offsets[t - 1] + classes[t - 1];
+        }
+
+        return offsets;
+    }
+
+    /// <summary>p(task | x) from one input's class scores g [K]: the softmax of g summed over each task's classes,
+    /// written to <paramref name="tasks"/> [T].</summary>
+    internal static void TaskPosteriors(ReadOnlySpan<float> scores, IReadOnlyList<int> classes, int[] offsets, Span<float> tasks)
+    {
+        float top = float.NegativeInfinity;
+        foreach (float v in scores)
+        {
+            top = Math.Max(top, v);
+        }
+
+        double total = 0;
+        Span<double> sums = stackalloc double[tasks.Length];
+        for (int t = 0; t < tasks.Length; t++)
+        {
+            double sum = 0;
+            for (int c = offsets[t]; c < offsets[t] + classes[t]; c++)
+            {
+                sum += Math.Exp(scores[c] - top);
+            }
+
+            sums[t] = sum;
+            total += sum;
+        }
+
+        for (int t = 0; t < tasks.Length; t++)
+        {
+            tasks[t] = (float)(sums[t] / total);
+        }
     }
 
     /// <summary>Builds the discriminant from per-task means and counts (float64, CPU) and the pooled scatter.</summary>

@@ -107,8 +107,8 @@ public static class TaskAgnosticInference
             return (decision.Tasks, decision.Predictions);
         });
 
-    /// <summary>Per input: the task, p(task | x), the class within it; every head's probabilities side by side
-    /// (row-major [N, Width]); the heads' class counts and column offsets.</summary>
+    /// <summary>Per input: the task, p(task | x), the class within it; the chosen head's probabilities at its columns
+    /// of a row-major [N, Width] (the other heads' columns stay 0); the heads' class counts and column offsets.</summary>
     private sealed record Decision(int Count, int[] Tasks, float[] TaskConfidence, int[] Predictions, float[] Probabilities, int Width, IReadOnlyList<int> Classes, int[] Offsets);
 
     private static Decision Decide(IContinualNetwork network, ClassFeatureMemory memory, Tensor inputs)
@@ -133,40 +133,15 @@ public static class TaskAgnosticInference
 
         int tasks = classes.Count;
         int width = classes.Sum();
-        var offsets = new int[tasks];
-        for (int t = 1; t < tasks; t++)
-        {
-            offsets[t] = offsets[t - 1] + classes[t - 1];
-        }
-
+        var offsets = LinearDiscriminant.Offsets(classes);
         var chosen = new int[n];
         var taskConfidence = new float[n];
         var predictions = new int[n];
         var probabilities = new float[n * width];
-        var perTask = new double[tasks];
+        Span<float> perTask = stackalloc float[tasks];
         for (int i = 0; i < n; i++)
         {
-            // p(task | x): the softmax of the class scores, summed over each task's classes.
-            var row = scores.AsSpan(i * width, width);
-            float top = float.NegativeInfinity;
-            foreach (float v in row)
-            {
-                top = Math.Max(top, v);
-            }
-
-            double total = 0;
-            for (int t = 0; t < tasks; t++)
-            {
-                double sum = 0;
-                for (int c = offsets[t]; c < offsets[t] + classes[t]; c++)
-                {
-                    sum += Math.Exp(row[c] - top);
-                }
-
-                perTask[t] = sum;
-                total += sum;
-            }
-
+            LinearDiscriminant.TaskPosteriors(scores.AsSpan(i * width, width), classes, offsets, perTask);
             int best = 0;
             for (int t = 1; t < tasks; t++)
             {
@@ -174,17 +149,11 @@ public static class TaskAgnosticInference
             }
 
             chosen[i] = best;
-            taskConfidence[i] = (float)(perTask[best] / total);
+            taskConfidence[i] = perTask[best];
 
-            // Every head's softmax (the reply carries the chosen one), and the chosen head's class.
-            for (int t = 0; t < tasks; t++)
-            {
-                var head = logits.AsSpan(i * width + offsets[t], classes[t]);
-                var target = probabilities.AsSpan(i * width + offsets[t], classes[t]);
-                Softmax(head, target);
-            }
-
+            // The chosen head's softmax (the only one the reply carries) and its class.
             var answer = probabilities.AsSpan(i * width + offsets[best], classes[best]);
+            Softmax(logits.AsSpan(i * width + offsets[best], classes[best]), answer);
             int prediction = 0;
             for (int c = 1; c < answer.Length; c++)
             {

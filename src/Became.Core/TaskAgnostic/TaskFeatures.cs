@@ -20,10 +20,13 @@ public sealed record TaskFeatures(int ExpansionWidth)
     public string Name => ExpansionWidth == 0 ? "body" : $"input:{ExpansionWidth}";
 
     /// <summary>Parses <c>body</c>, <c>input</c> or <c>input:M</c>; throws <see cref="FormatException"/> with the accepted forms.</summary>
-    public static TaskFeatures Parse(string text)
+    public static TaskFeatures Parse(string text) => TryParse(text, out var problem) ?? throw new FormatException(problem);
+
+    /// <summary>Parses like <see cref="Parse"/>, or returns null with the problem in one line.</summary>
+    public static TaskFeatures? TryParse(string? text, out string? problem)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        string value = text.Trim().ToLowerInvariant();
+        string value = (text ?? string.Empty).Trim().ToLowerInvariant();
+        problem = null;
         if (value == "body")
         {
             return Body;
@@ -41,6 +44,7 @@ public sealed record TaskFeatures(int ExpansionWidth)
             return new TaskFeatures(width);
         }
 
-        throw new FormatException($"'{text}' is not body, input or input:M (M from 1 to {MaxExpansion}).");
+        problem = $"'{text}' is not body, input or input:M (M from 1 to {MaxExpansion}).";
+        return null;
     }
 }

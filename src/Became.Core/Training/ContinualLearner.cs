@@ -56,7 +56,7 @@ public sealed class ContinualLearner : IDisposable
 
     public FisherMemory Fisher { get; }
 
-    /// <summary>Each learned task's class statistics of the body's features, for answers without a task id.</summary>
+    /// <summary>Each learned task's class statistics (of <see cref="LearnerOptions.TaskFeatures"/>), for answers without a task id.</summary>
     public ClassFeatureMemory ClassStatistics { get; }
 
     /// <summary>Wall-clock seconds per phase over every task learned so far.</summary>
